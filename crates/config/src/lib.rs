@@ -1,0 +1,1 @@
+//! master.cfg loading: preprocessor, Starlark globals, typed MasterConfig

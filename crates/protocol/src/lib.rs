@@ -1,0 +1,1 @@
+//! The Buildbot worker protocol (msgpack over WebSocket): messages and codec

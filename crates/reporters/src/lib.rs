@@ -1,0 +1,1 @@
+//! Status targets: mail, IRC, HTTP push, Gerrit, forge statuses, on a durable outbox

@@ -1,0 +1,1 @@
+//! Signalbox's own worker: connection to a master and the command runners

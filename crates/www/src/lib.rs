@@ -1,0 +1,1 @@
+//! HTTP: REST API, status pages, change hooks, events
