@@ -1,1 +1,7 @@
-//! master.cfg loading: preprocessor, Starlark globals, typed MasterConfig
+//! master.cfg loading: a preprocessor, Starlark evaluation with Buildbot's names predeclared,
+//! and a typed [`MasterConfig`].
+#![warn(missing_docs)]
+
+mod types;
+
+pub use types::*;
