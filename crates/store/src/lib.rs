@@ -1,1 +1,168 @@
-//! Schema, migrations and queries for SQLite and PostgreSQL, and the log chunk store
+//! Schema, migrations and queries for SQLite and PostgreSQL, and the log chunk store.
+//!
+//! One [`Store`] wraps an sqlx `AnyPool`, so every query is written once with `$1, $2…`
+//! placeholders (numbered in ascending order of first use, which both SQLite and PostgreSQL
+//! accept) and portable SQL: `INSERT … RETURNING`, `ON CONFLICT`, integers for booleans and
+//! timestamps, JSON as text. Only the migrations differ per engine. This crate is the only
+//! place in Signalbox that contains SQL; callers get plain records with `model` ids.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), store::StoreError> {
+//! let store = store::Store::connect("sqlite::memory:").await?;
+//! store.upgrade(&mut |step| println!("{step}")).await?;
+//! let master = store.master_upsert("host:/srv/master").await?;
+//! # let _ = master; Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod builders;
+mod builds;
+mod buildsets;
+mod changes;
+mod decode;
+mod error;
+mod identifier;
+mod list;
+mod logs;
+mod masters;
+mod migrate;
+mod object_state;
+mod records;
+mod schedulers;
+mod steps;
+mod users;
+mod workers;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use error::StoreError;
+pub use list::{FilterOp, FilterSpec, ListQuery, SqlValue};
+pub use records::*;
+pub use users::UserUpdate;
+
+use error::Context;
+
+/// The database: a connection pool and the engine it talks to. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens a pool on `url`: `sqlite:///abs/path`, `sqlite:relative`, `sqlite::memory:`,
+    /// `postgresql://…` or `postgres://…`. Does not touch the schema.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let bad = |reason: &str| StoreError::BadUrl { url: url.to_string(), reason: reason.to_string() };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await
+                .ctx("connect")?;
+            return Ok(Store { pool, backend: Backend::Postgres });
+        }
+        let Some(rest) = url.strip_prefix("sqlite:") else {
+            return Err(bad("expected sqlite:, postgres:// or postgresql://"));
+        };
+        let in_memory = rest == ":memory:" || rest.starts_with(":memory:?");
+        // create_if_missing: sqlx reads it from `mode=rwc` in the URL.
+        let url = match (in_memory, rest.contains('?')) {
+            (false, false) => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        // A shared in-memory database lives only while a connection holds it, so keep one
+        // connection forever; a file database gets a few readers beside the single writer.
+        let options = match in_memory {
+            true => AnyPoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None),
+            false => AnyPoolOptions::new().max_connections(4),
+        };
+        let pool = options
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .ctx("connect")?;
+        Ok(Store { pool, backend: Backend::Sqlite })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
+    /// so that a transaction that reads before it writes waits on `busy_timeout` instead of
+    /// failing with `SQLITE_BUSY` when it upgrades its lock.
+    pub(crate) async fn write_tx(
+        &self,
+        operation: &'static str,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.ctx(operation),
+            Backend::Postgres => self.pool.begin().await.ctx(operation),
+        }
+    }
+}
+
+/// On PostgreSQL, locks row `id` of `table` until the transaction ends, so that concurrent
+/// writers of the same parent (numbering builds of a builder, steps of a build…) queue up
+/// instead of colliding. SQLite needs nothing: `BEGIN IMMEDIATE` already serialises writers.
+pub(crate) async fn lock_row(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    sql: &'static str,
+    id: i64,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    match backend {
+        Backend::Sqlite => Ok(()),
+        Backend::Postgres => {
+            sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await.ctx(operation)?;
+            Ok(())
+        }
+    }
+}
+
+/// `$start, $start+1, …` for `n` values (an `IN (…)` list).
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// True when a driver error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}
+
+/// Fails with `NotFound` when an update touched no row.
+pub(crate) fn expect_row(
+    result: AnyQueryResult,
+    table: &'static str,
+    id: i64,
+) -> Result<(), StoreError> {
+    match result.rows_affected() {
+        0 => Err(StoreError::NotFound { table, id }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,252 @@
+//! Test harness: real `signalbox` processes (master and worker) on loopback, on SQLite or on
+//! PostgreSQL, driven over HTTP as a user would.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Which database a test master uses.
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    /// `state.sqlite` in the master directory.
+    Sqlite,
+    /// A fresh PostgreSQL database (needs `SIGNALBOX_TEST_PG_ADMIN_URL`).
+    Postgres,
+}
+
+/// The databases to run on: SQLite always, PostgreSQL when the test script provides one.
+pub fn databases() -> Vec<Db> {
+    let mut dbs = vec![Db::Sqlite];
+    if std::env::var("SIGNALBOX_TEST_PG_ADMIN_URL").is_ok() {
+        dbs.push(Db::Postgres);
+    } else {
+        eprintln!("SIGNALBOX_TEST_PG_ADMIN_URL not set: PostgreSQL runs skipped (scripts/test sets it)");
+    }
+    dbs
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_signalbox"))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub fn fresh_pg_database(tag: &str) -> String {
+    let admin = std::env::var("SIGNALBOX_TEST_PG_ADMIN_URL").expect("SIGNALBOX_TEST_PG_ADMIN_URL");
+    let name = format!("sbx_{}_{}_{}", tag, std::process::id(), Instant::now().elapsed().as_nanos() % 100000 + rand_suffix());
+    let status = Command::new("psql")
+        .arg(&admin)
+        .args(["-q", "-c", &format!("create database {name}")])
+        .status()
+        .expect("run psql");
+    assert!(status.success(), "could not create database {name}");
+    let base = admin.rsplit_once('/').expect("admin url has a database").0;
+    format!("{base}/{name}")
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() % 1_000_000).unwrap_or(0)
+}
+
+/// A master directory with a running master process.
+pub struct TestMaster {
+    pub dir: tempfile::TempDir,
+    pub web_port: u16,
+    pub worker_port: u16,
+    pub child: Option<Child>,
+    pub db_url: String,
+}
+
+impl TestMaster {
+    /// Writes `master.cfg` from `body` (which may use `@WORKER_PORT@`, `@WEB_PORT@`,
+    /// `@DB_URL@`, `@DIR@`), upgrades the database, and starts the master.
+    pub fn start(db: Db, tag: &str, body: &str) -> TestMaster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let web_port = free_port();
+        let worker_port = free_port();
+        let db_url = match db {
+            Db::Sqlite => "sqlite:///state.sqlite".to_string(),
+            Db::Postgres => fresh_pg_database(tag),
+        };
+        let cfg = body
+            .replace("@WORKER_PORT@", &worker_port.to_string())
+            .replace("@WEB_PORT@", &web_port.to_string())
+            .replace("@DB_URL@", &db_url)
+            .replace("@DIR@", &dir.path().display().to_string());
+        std::fs::write(dir.path().join("master.cfg"), cfg).expect("write master.cfg");
+        run_ok(Command::new(bin()).arg("upgrade-master").arg(dir.path()));
+        let mut m = TestMaster { dir, web_port, worker_port, child: None, db_url };
+        m.spawn();
+        m
+    }
+
+    /// Starts (or restarts) the master process.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("master.log")).expect("open log");
+        let child = Command::new(bin())
+            .arg("start")
+            .arg(self.dir.path())
+            .arg("--nodaemon")
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("start master");
+        self.child = Some(child);
+        wait_for(Duration::from_secs(60), "the web port", || std::net::TcpStream::connect(("127.0.0.1", self.web_port)).is_ok().then_some(()));
+    }
+
+    /// Kills the master with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{}", self.web_port, path.trim_start_matches('/'))
+    }
+
+    /// GETs a REST path and returns the JSON.
+    pub fn get(&self, path: &str) -> Value {
+        let url = self.url(path);
+        let out = Command::new("curl").args(["-sS", "-H", "Accept: application/json", &url]).output().expect("run curl");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// GETs a path and returns the body text.
+    pub fn get_text(&self, path: &str) -> String {
+        let out = Command::new("curl").args(["-sS", &self.url(path)]).output().expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// POSTs a JSON-RPC call; returns (HTTP status, body).
+    pub fn rpc(&self, path: &str, method: &str, params: Value) -> (u16, Value) {
+        let body = serde_json::json!({"jsonrpc": "2.0", "method": method, "id": 1, "params": params}).to_string();
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "-d", &body, &self.url(path)])
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (json, code) = text.rsplit_once('\n').expect("status line");
+        (code.trim().parse().unwrap_or(0), serde_json::from_str(json).unwrap_or(Value::Null))
+    }
+
+    /// The master log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("master.log")).unwrap_or_default()
+    }
+
+    /// Waits until `builds` (REST) holds `n` finished builds; returns them.
+    pub fn wait_finished_builds(&self, n: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let builds = self.get("api/v2/builds?complete=true&order=buildid");
+            let list = builds["builds"].as_array().cloned().unwrap_or_default();
+            if list.len() >= n {
+                return list;
+            }
+            if Instant::now() > deadline {
+                panic!("only {} of {n} builds finished; master log:\n{}", list.len(), self.log());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for TestMaster {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A running `signalbox worker`.
+pub struct TestWorker {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+}
+
+impl TestWorker {
+    pub fn start(master: &TestMaster, name: &str, password: &str) -> TestWorker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        run_ok(Command::new(bin()).args(["worker", "create"]).arg(dir.path()).arg(format!("127.0.0.1:{}", master.worker_port)).arg(name).arg(password));
+        let mut w = TestWorker { dir, child: None };
+        w.spawn();
+        w
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("worker.log")).expect("open log");
+        let child = Command::new(bin())
+            .args(["worker", "start"])
+            .arg(self.dir.path())
+            .arg("--nodaemon")
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start worker");
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run command");
+    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `f` until it returns Some, or panics after `within`.
+pub fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    run_ok(Command::new("git").arg("-C").arg(dir).args(args).env("GIT_AUTHOR_NAME", "Alice").env("GIT_AUTHOR_EMAIL", "alice@example.org").env("GIT_COMMITTER_NAME", "Alice").env("GIT_COMMITTER_EMAIL", "alice@example.org"))
+}

@@ -1,0 +1,124 @@
+//! Writes a step's log to the store in batches, with Buildbot's stream prefixes.
+//!
+//! Lines are buffered and written as one compressed chunk per ~64 KiB (or when the build
+//! runner's one-second tick calls [`LogWriter::flush`]), so a 1 GB log is ~16,000 inserts and
+//! constant memory. `logMaxSize` is enforced here: past it, lines are dropped, and the last
+//! `logMaxTailSize` bytes are kept and written at the end.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use model::{LogId, StepId};
+
+use crate::master::Shared;
+
+const FLUSH_AT: usize = 64 * 1024;
+
+/// One log being written.
+pub struct LogWriter {
+    /// Row id.
+    pub id: LogId,
+    buffer: String,
+    written: u64,
+    max_size: Option<u64>,
+    max_tail: Option<u64>,
+    truncated: bool,
+    tail: VecDeque<String>,
+    tail_bytes: u64,
+    dropped_lines: u64,
+}
+
+impl LogWriter {
+    /// Creates the log row and a writer for it.
+    pub async fn create(shared: &Arc<Shared>, step: StepId, name: &str, kind: store::LogKind) -> Result<LogWriter, store::StoreError> {
+        let (id, _slug) = shared.store.log_add(step, name, kind).await?;
+        let runtime = shared.runtime();
+        let writer = LogWriter {
+            id,
+            buffer: String::new(),
+            written: 0,
+            max_size: runtime.config.log_max_size,
+            max_tail: runtime.config.log_max_tail_size,
+            truncated: false,
+            tail: VecDeque::new(),
+            tail_bytes: 0,
+            dropped_lines: 0,
+        };
+        crate::events::log(shared, id, "new").await;
+        Ok(writer)
+    }
+
+    /// Adds text of one stream (`o` stdout, `e` stderr, `h` header; `None` for plain text
+    /// logs). Text is whole lines; a missing final newline is added.
+    pub async fn write(&mut self, shared: &Arc<Shared>, prefix: Option<char>, text: &str) {
+        for line in text.split_inclusive('\n') {
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            let mut entry = String::with_capacity(line.len() + 2);
+            if let Some(p) = prefix {
+                entry.push(p);
+            }
+            entry.push_str(line);
+            entry.push('\n');
+            self.push(entry);
+        }
+        if self.buffer.len() >= FLUSH_AT {
+            self.flush(shared).await;
+        }
+    }
+
+    fn push(&mut self, entry: String) {
+        let len = entry.len() as u64;
+        if let Some(max) = self.max_size {
+            if self.written + self.buffer.len() as u64 + len > max {
+                if !self.truncated {
+                    self.truncated = true;
+                    self.buffer.push_str("h\n");
+                    self.buffer.push_str(&format!("h*** log truncated: logMaxSize of {max} bytes reached ***\n"));
+                }
+                self.dropped_lines += 1;
+                if let Some(max_tail) = self.max_tail {
+                    self.tail_bytes += len;
+                    self.tail.push_back(entry);
+                    while self.tail_bytes > max_tail {
+                        match self.tail.pop_front() {
+                            Some(old) => self.tail_bytes -= old.len() as u64,
+                            None => break,
+                        }
+                    }
+                }
+                return;
+            }
+        }
+        self.buffer.push_str(&entry);
+    }
+
+    /// Writes buffered lines as one chunk and announces them.
+    pub async fn flush(&mut self, shared: &Arc<Shared>) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        let text = std::mem::take(&mut self.buffer);
+        self.written += text.len() as u64;
+        match shared.store.log_append(self.id, &text).await {
+            Ok(_) => crate::events::log(shared, self.id, "append").await,
+            Err(e) => tracing::error!(log = %self.id, error = %e, "could not store log lines"),
+        }
+    }
+
+    /// Writes what is left (and the kept tail of a truncated log) and marks the log complete.
+    pub async fn finish(mut self, shared: &Arc<Shared>) {
+        if self.truncated {
+            let mut tail = std::mem::take(&mut self.tail);
+            let skipped = self.dropped_lines - tail.len() as u64;
+            self.buffer.push_str(&format!("h*** {skipped} lines omitted; the last {} lines follow ***\n", tail.len()));
+            for line in tail.drain(..) {
+                self.buffer.push_str(&line);
+            }
+        }
+        self.flush(shared).await;
+        if let Err(e) = shared.store.log_finish(self.id).await {
+            tracing::error!(log = %self.id, error = %e, "could not finish log");
+        }
+        crate::events::log(shared, self.id, "finished").await;
+    }
+}

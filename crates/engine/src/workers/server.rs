@@ -1,0 +1,77 @@
+//! The worker port: an HTTP listener that checks Basic auth and upgrades to the protocol.
+//!
+//! Stock workers send `Authorization: Basic base64(name:password)` on `GET /` (any path is
+//! accepted). Missing or wrong credentials get 401, a malformed header 400; the log line names
+//! the worker and never the password.
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
+
+use crate::master::Shared;
+
+/// Serves the worker protocol on `listener` until the master shuts down.
+pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let app = Router::new().fallback(upgrade).with_state(shared.clone());
+    let mut stop = shared.stopping();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+}
+
+async fn upgrade(State(shared): State<Arc<Shared>>, headers: HeaderMap, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Response {
+    let (name, password) = match basic_credentials(&headers) {
+        Credentials::Missing => return (StatusCode::UNAUTHORIZED, "authorization required\n").into_response(),
+        Credentials::Malformed => return (StatusCode::BAD_REQUEST, "malformed authorization header\n").into_response(),
+        Credentials::Given(name, password) => (name, password),
+    };
+    let expected = shared.runtime().config.workers.iter().find(|w| w.name == name).map(|w| w.password.clone());
+    let ok = match &expected {
+        Some(expected) => bool::from(expected.as_bytes().ct_eq(password.as_bytes())),
+        None => false,
+    };
+    if !ok {
+        tracing::warn!(worker = %name, "worker refused: unknown name or wrong password");
+        return (StatusCode::UNAUTHORIZED, "unknown worker or wrong password\n").into_response();
+    }
+    let Ok(ws) = ws else {
+        return (StatusCode::BAD_REQUEST, "this port speaks the worker protocol over WebSocket\n").into_response();
+    };
+    ws.max_message_size(super::connection::MAX_FRAME)
+        .max_frame_size(super::connection::MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            crate::attach::attach(shared, name, socket).await;
+        })
+}
+
+enum Credentials {
+    Missing,
+    Malformed,
+    Given(String, String),
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Credentials {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Credentials::Missing;
+    };
+    let Ok(value) = value.to_str() else { return Credentials::Malformed };
+    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+        return Credentials::Malformed;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return Credentials::Malformed;
+    };
+    let Ok(text) = String::from_utf8(decoded) else { return Credentials::Malformed };
+    match text.split_once(':') {
+        Some((name, password)) => Credentials::Given(name.to_string(), password.to_string()),
+        None => Credentials::Malformed,
+    }
+}
