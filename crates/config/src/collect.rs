@@ -174,6 +174,11 @@ impl<'v> Collector<'v> {
             });
         }
         if value.get_type() == "function" {
+            // While the module is being evaluated only Rust builtins (`int`, `len`) are frozen;
+            // they are kept by name, as the seed's `PBListener(port=int)` placeholder is.
+            if value.unpack_frozen().is_some() {
+                return Ok(Py::Builtin(value.to_str()));
+            }
             return Ok(Py::Func(self.function(value)));
         }
         Ok(Py::Other(value.get_type().to_string()))
@@ -192,9 +197,10 @@ impl<'v> Collector<'v> {
             .trim_start_matches("function ")
             .split('(')
             .next()
-            .unwrap_or("function")
-            .to_string();
+            .unwrap_or("function");
+        let name = name.rsplit('.').next().unwrap_or(name).to_string();
         self.names.push(name);
         (self.functions.len() - 1) as u32
     }
 }
+

@@ -1380,6 +1380,14 @@ fn check_type(args: &Args<'_>, name: &str, p: &Py, ty: Ty) -> Result<(), ConfigE
         Py::List(items) | Py::Tuple(items) => items.iter().all(|i| matches!(i, Py::Str(_))),
         _ => false,
     };
+    // The seed documents some arguments by type (`PBListener(port=int, user=str)`).
+    let placeholder = match p {
+        Py::Builtin(name) => Some(name.as_str()),
+        _ => None,
+    };
+    if matches!((placeholder, ty), (Some("int"), Ty::Int | Ty::IntOrStr | Ty::Num) | (Some("str"), Ty::Str | Ty::IntOrStr)) {
+        return Ok(());
+    }
     let (ok, expected) = match ty {
         Ty::Str => (matches!(p, Py::Str(_)), "a string"),
         Ty::Int => (matches!(p, Py::Int(_)), "an int"),

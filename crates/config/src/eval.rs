@@ -1,11 +1,12 @@
 //! Running Starlark with limits, and turning its errors into one-line [`ConfigError`]s.
 
 use std::cell::Cell;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use starlark::environment::Module;
+use starlark::codemap::FileSpanRef;
 use starlark::eval::Evaluator;
+use starlark::values::Heap;
 use starlark::syntax::Dialect;
 
 use crate::error::ConfigError;
@@ -24,39 +25,66 @@ pub(crate) struct Budget {
     pub(crate) wall: Duration,
     /// Deepest call stack.
     pub(crate) max_stack: usize,
+    /// Largest Starlark heap, in bytes.
+    pub(crate) max_heap: usize,
 }
 
 /// The budget for evaluating `master.cfg` itself.
-pub(crate) const LOAD_BUDGET: Budget = Budget { checks: 20_000, wall: Duration::from_secs(5), max_stack: 200 };
+pub(crate) const LOAD_BUDGET: Budget = Budget { checks: 20_000, wall: Duration::from_secs(5), max_stack: 200, max_heap: 256 << 20 };
 
 /// The budget for one call of a user function at run time.
-pub(crate) const CALL_BUDGET: Budget = Budget { checks: 10_000, wall: Duration::from_secs(2), max_stack: 200 };
+pub(crate) const CALL_BUDGET: Budget = Budget { checks: 10_000, wall: Duration::from_secs(2), max_stack: 200, max_heap: 64 << 20 };
 
-/// Which limit, if any, stopped an evaluation.
+/// What an evaluation under a [`Budget`] observed: the last statement's line, and which
+/// limit stopped it, if any.
 #[derive(Default)]
-pub(crate) struct Tripped(Cell<Option<&'static str>>);
+pub(crate) struct Guard {
+    line: Cell<u32>,
+    tripped: Cell<Option<&'static str>>,
+}
 
-/// Installs the budget on an evaluator; the returned flag says which limit stopped it.
-pub(crate) fn limit(eval: &mut Evaluator<'_, '_, '_>, budget: Budget) -> Rc<Tripped> {
-    let tripped = Rc::new(Tripped::default());
+impl Guard {
+    /// Records the statement about to run (installed as the evaluator's statement hook).
+    pub(crate) fn enter(&self, span: FileSpanRef) {
+        self.line.set(span.resolve_span().begin.line as u32 + 1);
+    }
+}
+
+/// Installs the budget on an evaluator; `guard` learns which limit stopped it.
+pub(crate) fn limit<'v, 'a>(eval: &mut Evaluator<'v, 'a, '_>, heap: Heap<'v>, budget: Budget, guard: &'a Guard) {
     // Setting the stack size fails only if it was set before; a fresh evaluator has none.
     let _ = eval.set_max_callstack_size(budget.max_stack);
-    let flag = tripped.clone();
     let checks = Cell::new(0u64);
     let deadline = Instant::now() + budget.wall;
     eval.set_check_cancelled(Box::new(move || {
         checks.set(checks.get() + 1);
-        if checks.get() > budget.checks {
-            flag.0.set(Some("instruction limit reached"));
-            return true;
-        }
-        if Instant::now() > deadline {
-            flag.0.set(Some("deadline reached"));
-            return true;
-        }
-        false
+        let reason = if checks.get() > budget.checks {
+            "instruction limit reached"
+        } else if heap.allocated_bytes() > budget.max_heap {
+            "memory limit reached"
+        } else if Instant::now() > deadline {
+            "deadline reached"
+        } else {
+            return false;
+        };
+        guard.tripped.set(Some(reason));
+        true
     }));
-    tripped
+}
+
+/// Runs `f`, turning a panic inside Starlark into an error instead of taking the master down.
+pub(crate) fn catch<T>(file: &str, f: impl FnOnce() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+                (Some(s), _) => s.to_string(),
+                (None, Some(s)) => s.clone(),
+                (None, None) => "unknown panic".to_string(),
+            };
+            Err(ConfigError::Eval { file: file.to_string(), line: 0, message: format!("evaluation failed: {message}") })
+        }
+    }
 }
 
 /// A parse error as a [`ConfigError::Syntax`].
@@ -66,9 +94,13 @@ pub(crate) fn syntax_error(file: &str, err: starlark::Error) -> ConfigError {
 }
 
 /// An evaluation error as a [`ConfigError`].
-pub(crate) fn eval_error(file: &str, err: starlark::Error, tripped: &Tripped) -> ConfigError {
+pub(crate) fn eval_error(file: &str, err: starlark::Error, guard: &Guard) -> ConfigError {
     let (line, message) = describe(&err);
-    if let Some(reason) = tripped.0.get() {
+    let line = match line {
+        0 => guard.line.get(),
+        line => line,
+    };
+    if let Some(reason) = guard.tripped.get() {
         return ConfigError::Timeout { file: file.to_string(), line, message: reason.to_string() };
     }
     if message.contains("Starlark call stack overflow") || message.contains("stack overflow") {

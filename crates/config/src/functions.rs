@@ -5,12 +5,13 @@ use std::sync::Arc;
 use model::{Properties, RenderError, RendererCall};
 use serde_json::Value as Json;
 use starlark::environment::{FrozenModule, Module};
-use starlark::eval::Evaluator;
+use starlark::codemap::FileSpanRef;
+use starlark::eval::{BeforeStmtFunc, Evaluator};
 use starlark::values::list::ListRef;
 use starlark::values::{Heap, OwnedFrozenValue, Value};
 
 use crate::error::ConfigError;
-use crate::eval::{eval_error, limit, CALL_BUDGET};
+use crate::eval::{catch, eval_error, limit, Guard, CALL_BUDGET};
 use crate::types::FunctionRef;
 use crate::values::{json_to_value, Props};
 
@@ -86,24 +87,27 @@ impl FunctionHost {
         let Some(functions) = &self.inner.functions else {
             return Err(failure(format!("no function {}", f.0)));
         };
-        Module::with_temp_heap(|module| {
+        catch(file, || Module::with_temp_heap(|module| {
             module.frozen_heap().add_reference(functions.owner());
             let list = functions.value();
             let Some(function) = ListRef::from_value(list).and_then(|l| l.content().get(f.0 as usize).copied()).and_then(|v| v.unpack_frozen()) else {
                 return Err(failure(format!("no function {}", f.0)));
             };
+            let guard = Guard::default();
+            let hook = |span: FileSpanRef, _: bool, _: &mut Evaluator<'_, '_, '_>| guard.enter(span);
             let mut eval = Evaluator::new(&module);
-            let tripped = limit(&mut eval, CALL_BUDGET);
+            eval.before_stmt_for_dap(BeforeStmtFunc::Fn(&hook));
+            limit(&mut eval, module.heap(), CALL_BUDGET, &guard);
             let args = make_args(module.heap());
             let result = eval.eval_function(function.to_value(), &args, &[]).map_err(|e| {
                 let def_line = self.inner.lines.get(f.0 as usize).copied().unwrap_or(0);
-                eval_error(file, e, &tripped).or_line(def_line)
+                eval_error(file, e, &guard).or_line(def_line)
             })?;
             result.to_json_value().map_err(|e| {
                 let name = self.name(f).unwrap_or("function");
                 failure(format!("{name} returned a value that is not plain data: {e}"))
             })
-        })
+        }))
     }
 }
 

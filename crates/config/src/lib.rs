@@ -25,7 +25,8 @@ mod values;
 use std::path::Path;
 
 use starlark::environment::Module;
-use starlark::eval::Evaluator;
+use starlark::codemap::FileSpanRef;
+use starlark::eval::{BeforeStmtFunc, Evaluator};
 use starlark::syntax::AstModule;
 use starlark::values::list::AllocList;
 
@@ -60,12 +61,15 @@ pub fn load_str(file_name: &str, source: &str, basedir: &Path) -> Result<LoadedC
     let text = preprocess::preprocess(file_name, source)?;
     let ast = AstModule::parse(file_name, text, &eval::dialect()).map_err(|e| eval::syntax_error(file_name, e))?;
     let globals = values::globals();
-    let (py, frozen, names) = Module::with_temp_heap(|module| {
+    let (py, frozen, names) = eval::catch(file_name, || Module::with_temp_heap(|module| {
         eval::predeclare(&module, file_name);
         {
+            let guard = eval::Guard::default();
+            let hook = |span: FileSpanRef, _: bool, _: &mut Evaluator<'_, '_, '_>| guard.enter(span);
             let mut evaluator = Evaluator::new(&module);
-            let tripped = eval::limit(&mut evaluator, eval::LOAD_BUDGET);
-            evaluator.eval_module(ast, globals).map_err(|e| eval::eval_error(file_name, e, &tripped))?;
+            evaluator.before_stmt_for_dap(BeforeStmtFunc::Fn(&hook));
+            eval::limit(&mut evaluator, module.heap(), eval::LOAD_BUDGET, &guard);
+            evaluator.eval_module(ast, globals).map_err(|e| eval::eval_error(file_name, e, &guard))?;
         }
         let config = ["BuildmasterConfig", "c"]
             .iter()
@@ -87,7 +91,7 @@ pub fn load_str(file_name: &str, source: &str, basedir: &Path) -> Result<LoadedC
             message: format!("cannot freeze the config: {e:?}"),
         })?;
         Ok::<_, ConfigError>((py, frozen, collector.names))
-    })?;
+    }))?;
     let functions_list = frozen.owned_extra_value();
     let converter = convert::Converter { file: file_name, basedir, source };
     let config = converter.master_config(&py)?;

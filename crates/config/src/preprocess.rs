@@ -2,7 +2,7 @@
 //!
 //! It blanks `from buildbot… import …` and `import …` lines (checking each imported name),
 //! splits chained assignments (`c = BuildmasterConfig = {}`), drops the `u` of `u'…'`
-//! literals and turns the `...` placeholder of documentation snippets into `Ellipsis`.
+//! literals and drops the `...` placeholder of documentation snippets (`f(..., x=1)`).
 //! Every output line corresponds to the input line of the same number.
 
 use crate::error::ConfigError;
@@ -237,6 +237,8 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
     // Inside a string: the quote character and whether it is tripled.
     let mut string: Option<(char, bool)> = None;
     let mut comment = false;
+    // Where the current string literal starts in `out`.
+    let mut string_start = 0;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -274,6 +276,17 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
                     }
                     i += width;
                     string = None;
+                    // `"%(name)s" % d`: Starlark's `%` takes no dict, so Python's is used.
+                    let literal = &out[string_start..];
+                    let mut after = i;
+                    while matches!(chars.get(after), Some(' ' | '\t')) {
+                        after += 1;
+                    }
+                    let is_percent = chars.get(after) == Some(&'%') && chars.get(after + 1) != Some(&'=');
+                    if is_percent && literal.contains("%(") {
+                        out.insert_str(string_start, "__pyformat(");
+                        out.push(')');
+                    }
                     continue;
                 }
             }
@@ -290,6 +303,7 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
             '"' | '\'' => {
                 let triple = next == Some(c) && chars.get(i + 2) == Some(&c);
                 let width = if triple { 3 } else { 1 };
+                string_start = out.len();
                 for _ in 0..width {
                     out.push(c);
                 }
@@ -300,8 +314,11 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
                 i += 1;
             }
             '.' if next == Some('.') && chars.get(i + 2) == Some(&'.') => {
-                out.push_str("Ellipsis");
+                // `f(..., x=1, ...)` in a snippet: drop the placeholder and its comma.
                 i += 3;
+                if chars.get(i) == Some(&',') {
+                    i += 1;
+                }
             }
             _ => {
                 out.push(c);
@@ -348,9 +365,11 @@ mod tests {
     fn python_isms_are_rewritten() {
         check("c = BuildmasterConfig = {}", "BuildmasterConfig = {}; c = BuildmasterConfig");
         check("x = u'a' + U\"b\" + 'u' # u'c'", "x = 'a' + \"b\" + 'u' # u'c'");
-        check("f(..., x='...')", "f(Ellipsis, x='...')");
+        check("f(..., x='...', ...)", "f( x='...', )");
         check("s = '''\nfrom x import y\n'''", "s = '''\nfrom x import y\n'''");
         check("if a == b: pass", "if a == b: pass");
+        check("m = 'B %(name)s' % info", "m = __pyformat('B %(name)s') % info");
+        check("m = 'B %s' % name", "m = 'B %s' % name");
         check("@renderer\ndef f(p):\n    return 1\n\nx = f", "\ndef f(p):\n    return 1\nf = renderer(f)\nx = f");
         check("@a.b('x')\ndef f(p):\n    return 1\nx = f", "\ndef f(p):\n    return 1\nf = a.b('x')(f); x = f");
         check("@renderer\ndef f(p):\n    return 1", "\ndef f(p):\n    return 1\nf = renderer(f)");

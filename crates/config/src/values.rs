@@ -294,6 +294,12 @@ fn shims(builder: &mut GlobalsBuilder) {
         Ok(DateTime { secs })
     }
 
+    /// Wraps a string literal that is the left operand of `%` and uses `%(name)s`, so the
+    /// preprocessor can give it Python's formatting with a dict.
+    fn __pyformat(#[starlark(require = pos)] s: &str) -> anyhow::Result<PyFormat> {
+        Ok(PyFormat { format: s.to_string() })
+    }
+
     /// `time.time()`: seconds since the epoch.
     fn time_time() -> anyhow::Result<i32> {
         Ok(i32::try_from(model::now()).unwrap_or(i32::MAX))
@@ -649,4 +655,114 @@ pub(crate) fn json_to_value<'v>(json: &serde_json::Value, heap: Heap<'v>) -> Val
 /// True if the value is a dict (used to find `BuildmasterConfig`).
 pub(crate) fn is_dict(value: Value<'_>) -> bool {
     DictRef::from_value(value).is_some()
+}
+
+/// A format string with Python's `%` semantics (`%(name)s` with a dict, `%s`/`%d` with a
+/// tuple or one value).
+#[derive(Debug, ProvidesStaticType, NoSerialize, StarlarkPagablePanic, Allocative)]
+pub(crate) struct PyFormat {
+    format: String,
+}
+starlark_simple_value!(PyFormat);
+
+impl fmt::Display for PyFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.format)
+    }
+}
+
+#[starlark_value(type = "string")]
+impl<'v> StarlarkValue<'v> for PyFormat {
+    fn percent(&self, other: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        py_format(&self.format, other, heap)
+            .map(|s| heap.alloc(s))
+            .map_err(|e| starlark::Error::new_other(anyhow::anyhow!(e)))
+    }
+}
+
+/// Python's `format % value`.
+fn py_format<'v>(format: &str, value: Value<'v>, heap: Heap<'v>) -> Result<String, String> {
+    let positional: Vec<Value<'v>> = match starlark::values::tuple::TupleRef::from_value(value) {
+        Some(t) => t.content().to_vec(),
+        None => vec![value],
+    };
+    let mut next = 0;
+    let mut out = String::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let item = match chars.peek() {
+            Some('%') => {
+                chars.next();
+                out.push('%');
+                continue;
+            }
+            Some('(') => {
+                chars.next();
+                let mut key = String::new();
+                for k in chars.by_ref() {
+                    if k == ')' {
+                        break;
+                    }
+                    key.push(k);
+                }
+                value.at(heap.alloc(key.as_str()), heap).map_err(|_| format!("KeyError: '{key}'"))?
+            }
+            _ => {
+                let Some(v) = positional.get(next).copied() else {
+                    return Err("not enough arguments for format string".to_string());
+                };
+                next += 1;
+                v
+            }
+        };
+        // Flags, width and precision.
+        let mut spec = String::new();
+        let mut conversion = None;
+        for k in chars.by_ref() {
+            if k.is_ascii_alphabetic() {
+                conversion = Some(k);
+                break;
+            }
+            spec.push(k);
+        }
+        let precision: Option<usize> = spec.split_once('.').and_then(|(_, p)| p.parse().ok());
+        let width: usize = spec.split('.').next().unwrap_or_default().trim_start_matches(['-', '0', '+', ' ']).parse().unwrap_or(0);
+        let text = match conversion {
+            Some('s') => match item.unpack_str() {
+                Some(s) => s.to_string(),
+                None => item.to_str(),
+            },
+            Some('r') => item.to_repr(),
+            Some('d' | 'i' | 'u') => match item.to_json_value().ok().and_then(|j| j.as_f64()) {
+                Some(f) => format!("{}", f.trunc() as i64),
+                None => return Err(format!("%d format: a number is required, not {}", item.get_type())),
+            },
+            Some('f' | 'F' | 'e' | 'g') => match item.to_json_value().ok().and_then(|j| j.as_f64()) {
+                Some(f) => format!("{:.*}", precision.unwrap_or(6), f),
+                None => return Err(format!("%f format: a number is required, not {}", item.get_type())),
+            },
+            Some('x') => match item.unpack_i32() {
+                Some(i) => format!("{i:x}"),
+                None => return Err("%x format: an integer is required".to_string()),
+            },
+            other => return Err(format!("unsupported format character {other:?}")),
+        };
+        if text.chars().count() < width {
+            let pad = " ".repeat(width - text.chars().count());
+            if spec.starts_with('-') {
+                out.push_str(&text);
+                out.push_str(&pad);
+            } else {
+                out.push_str(&pad);
+                out.push_str(&text);
+            }
+        } else {
+            out.push_str(&text);
+        }
+    }
+    Ok(out)
 }

@@ -79,7 +79,6 @@ pub async fn reconfig(shared: &Arc<Shared>) -> Result<(), EngineError> {
     shared.set_runtime(runtime);
     sync_workers(shared);
     crate::schedulers::restart(shared);
-    crate::changes::restart(shared);
     shared.wake.notify_one();
     tracing::info!("configuration reloaded");
     Ok(())

@@ -44,11 +44,15 @@ impl WorkerOptions {
     /// Checks what the handshake needs: a name without ':' and no line breaks anywhere.
     pub fn validate(&self) -> Result<(), WorkerError> {
         if self.name.is_empty() || self.name.contains(':') {
-            return Err(WorkerError::InvalidOption("worker name must be non-empty and must not contain ':'".into()));
+            return Err(WorkerError::InvalidOption(
+                "worker name must be non-empty and must not contain ':'".into(),
+            ));
         }
         let fields = [&self.master, &self.name, &self.password];
         if fields.iter().any(|v| v.contains(['\n', '\r'])) {
-            return Err(WorkerError::InvalidOption("master, name and password must be single lines".into()));
+            return Err(WorkerError::InvalidOption(
+                "master, name and password must be single lines".into(),
+            ));
         }
         if self.master.is_empty() {
             return Err(WorkerError::InvalidOption("master address is empty".into()));
@@ -59,7 +63,9 @@ impl WorkerOptions {
     /// The `host:port` to connect to, with the default port 9989 added when missing.
     pub fn master_address(&self) -> String {
         let has_port = match self.master.rsplit_once(':') {
-            Some((host, port)) => !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':'),
+            Some((host, port)) => {
+                !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':')
+            }
             None => false,
         };
         if has_port {
@@ -71,7 +77,10 @@ impl WorkerOptions {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WorkerError + '_ {
-    move |source| WorkerError::Io { path: path.to_path_buf(), source }
+    move |source| WorkerError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Creates a worker base directory: `worker.cfg` (mode 0600), `info/admin` and `info/host`.
@@ -117,7 +126,11 @@ pub fn load_options(basedir: &Path) -> Result<WorkerOptions, WorkerError> {
     let path = basedir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
     let basedir = std::path::absolute(basedir).map_err(io_error(basedir))?;
-    let config_error = |line: usize, message: String| WorkerError::Config { path: path.clone(), line, message };
+    let config_error = |line: usize, message: String| WorkerError::Config {
+        path: path.clone(),
+        line,
+        message,
+    };
     let (mut master, mut name, mut password) = (None, None, None);
     let mut use_tls = false;
     let mut max_retries = None;
@@ -140,11 +153,19 @@ pub fn load_options(basedir: &Path) -> Result<WorkerOptions, WorkerError> {
                 use_tls = match value.trim_end() {
                     "true" | "1" | "yes" => true,
                     "false" | "0" | "no" => false,
-                    other => return Err(config_error(number, format!("use_tls must be true or false, not {other:?}"))),
+                    other => {
+                        return Err(config_error(
+                            number,
+                            format!("use_tls must be true or false, not {other:?}"),
+                        ))
+                    }
                 }
             }
             "max_retries" => {
-                let parsed = value.trim_end().parse().map_err(|_| config_error(number, "max_retries must be a number".into()))?;
+                let parsed = value
+                    .trim_end()
+                    .parse()
+                    .map_err(|_| config_error(number, "max_retries must be a number".into()))?;
                 max_retries = Some(parsed);
             }
             other => return Err(config_error(number, format!("unknown key {other:?}"))),
@@ -173,13 +194,26 @@ mod tests {
     fn create_then_load() {
         let dir = tempfile::tempdir().unwrap();
         create(dir.path(), "127.0.0.1:9989", "w1", "p:ss ").unwrap();
-        let mode = std::fs::metadata(dir.path().join(CONFIG_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(CONFIG_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(dir.path().join("info/admin").is_file());
         let options = load_options(dir.path()).unwrap();
-        assert_eq!((options.master.as_str(), options.name.as_str(), options.password.as_str()), ("127.0.0.1:9989", "w1", "p:ss "));
+        assert_eq!(
+            (
+                options.master.as_str(),
+                options.name.as_str(),
+                options.password.as_str()
+            ),
+            ("127.0.0.1:9989", "w1", "p:ss ")
+        );
         assert!(create(dir.path(), "m", "bad:name", "p").is_err());
-        let with_port = WorkerOptions { master: "example.org".into(), ..options };
+        let with_port = WorkerOptions {
+            master: "example.org".into(),
+            ..options
+        };
         assert_eq!(with_port.master_address(), "example.org:9989");
     }
 }

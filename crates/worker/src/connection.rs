@@ -34,7 +34,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time running commands get to die when a connection ends.
 const COMMANDS_GRACE: Duration = Duration::from_secs(30);
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Why one connection ended.
 enum Ended {
@@ -49,7 +50,10 @@ enum Ended {
 ///
 /// Returns `Ok(())` on shutdown, [`WorkerError::GaveUp`] after `max_retries` consecutive
 /// failures, and an error at once for unusable options.
-pub async fn run(opts: WorkerOptions, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
+pub async fn run(
+    opts: WorkerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), WorkerError> {
     opts.validate()?;
     if opts.use_tls {
         return Err(WorkerError::TlsUnsupported);
@@ -92,7 +96,11 @@ pub async fn run(opts: WorkerOptions, shutdown: impl Future<Output = ()> + Send)
 fn jitter() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -119,9 +127,14 @@ impl std::fmt::Display for ConnectError {
 
 async fn connect(opts: &WorkerOptions) -> Result<WsStream, ConnectError> {
     let url = format!("ws://{}/", opts.master_address());
-    let mut request = url.into_client_request().map_err(|e| ConnectError::Request(e.to_string()))?;
-    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", opts.name, opts.password));
-    let header = format!("Basic {credentials}").parse().map_err(|_| ConnectError::Request("invalid credentials".into()))?;
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| ConnectError::Request(e.to_string()))?;
+    let credentials = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", opts.name, opts.password));
+    let header = format!("Basic {credentials}")
+        .parse()
+        .map_err(|_| ConnectError::Request("invalid credentials".into()))?;
     request.headers_mut().insert("Authorization", header);
     let config = WebSocketConfig::default()
         .max_message_size(Some(protocol::MAX_MESSAGE_SIZE))
@@ -135,12 +148,16 @@ async fn connect(opts: &WorkerOptions) -> Result<WsStream, ConnectError> {
     }
 }
 
-/// Running commands by id, with a token so that a finished command only removes itself.
-type Registry = Arc<Mutex<HashMap<String, (u64, watch::Sender<Option<String>>)>>>;
+/// Running commands by id: a token (so that a finished command only removes itself) and the
+/// sender of its interrupt.
+type Running = HashMap<String, (u64, watch::Sender<Option<String>>)>;
+type Registry = Arc<Mutex<Running>>;
 
-fn lock(registry: &Registry) -> std::sync::MutexGuard<'_, HashMap<String, (u64, watch::Sender<Option<String>>)>> {
+fn lock(registry: &Registry) -> std::sync::MutexGuard<'_, Running> {
     // Each critical section is one map operation, so a poisoned map is still consistent.
-    registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    registry
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One connection's state, owned by [`serve`].
@@ -223,7 +240,10 @@ async fn serve(
         interrupt.send_replace(Some(why.to_owned()));
     }
     let all_done = async { while session.tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(COMMANDS_GRACE, all_done).await.is_err() {
+    if tokio::time::timeout(COMMANDS_GRACE, all_done)
+        .await
+        .is_err()
+    {
         tracing::warn!("commands did not stop in time; abandoning them");
         session.tasks.abort_all();
     }
@@ -238,10 +258,16 @@ impl Session<'_> {
     fn handle_frame(&mut self, bytes: &[u8]) -> bool {
         let (seq, op) = match decode(bytes) {
             Ok(Message::Request { seq, op }) => (seq, op),
-            Ok(Message::Response { seq, result, is_exception }) => {
+            Ok(Message::Response {
+                seq,
+                result,
+                is_exception,
+            }) => {
                 let reply = match is_exception {
                     false => Ok(result),
-                    true => Err(result.as_str().map_or_else(|| result.to_string(), str::to_owned)),
+                    true => Err(result
+                        .as_str()
+                        .map_or_else(|| result.to_string(), str::to_owned)),
                 };
                 self.rpc.resolve(seq, reply);
                 return false;
@@ -256,7 +282,9 @@ impl Session<'_> {
         };
         let reply = match op {
             Op::Print { message } => {
-                let text = message.as_str().map_or_else(|| message.to_string(), str::to_owned);
+                let text = message
+                    .as_str()
+                    .map_or_else(|| message.to_string(), str::to_owned);
                 tracing::info!("message from master: {text}");
                 Message::ok(seq, Value::Nil)
             }
@@ -273,7 +301,12 @@ impl Session<'_> {
                 self.respond(Message::ok(seq, Value::Nil));
                 return true;
             }
-            Op::StartCommand { command_id, command_name, args, .. } => match self.start(&command_id, &command_name, &args) {
+            Op::StartCommand {
+                command_id,
+                command_name,
+                args,
+                ..
+            } => match self.start(&command_id, &command_name, &args) {
                 Ok(()) => Message::ok(seq, Value::Nil),
                 Err(text) => Message::exception(seq, text),
             },
@@ -282,7 +315,9 @@ impl Session<'_> {
                     Some((_, interrupt)) => {
                         interrupt.send_replace(Some(why));
                     }
-                    None => tracing::info!(command_id, "interrupt for a command that is not running"),
+                    None => {
+                        tracing::info!(command_id, "interrupt for a command that is not running")
+                    }
                 }
                 Message::ok(seq, Value::Nil)
             }
@@ -308,7 +343,11 @@ impl Session<'_> {
         self.next_token += 1;
         let token = self.next_token;
         lock(&self.registry).insert(command_id.to_owned(), (token, interrupt_tx));
-        let reporter = Reporter::new(command_id.to_owned(), self.rpc.clone(), self.settings.clone());
+        let reporter = Reporter::new(
+            command_id.to_owned(),
+            self.rpc.clone(),
+            self.settings.clone(),
+        );
         let registry = self.registry.clone();
         let command_id = command_id.to_owned();
         tracing::info!(command_id, name, "starting command");

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use protocol::{args, LineChunk, Value};
 
 /// The `newline_re` the stock master sends; it is the only pattern implemented.
-pub(crate) const DEFAULT_NEWLINE_RE: &str = r"(\r\n|\r(?=.)|\033\[u|\033\[[0-9]+;[0-9]+[Hf]|\033\[2J|\x08+)";
+pub(crate) const DEFAULT_NEWLINE_RE: &str =
+    r"(\r\n|\r(?=.)|\033\[u|\033\[[0-9]+;[0-9]+[Hf]|\033\[2J|\x08+)";
 
 /// Output settings from `set_worker_settings` (defaults equal the stock master's values).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +25,11 @@ pub(crate) struct OutputSettings {
 
 impl Default for OutputSettings {
     fn default() -> Self {
-        OutputSettings { buffer_size: 64 * 1024, buffer_timeout: Duration::from_secs(5), max_line_length: 4096 }
+        OutputSettings {
+            buffer_size: 64 * 1024,
+            buffer_timeout: Duration::from_secs(5),
+            max_line_length: 4096,
+        }
     }
 }
 
@@ -32,17 +37,33 @@ impl OutputSettings {
     /// Reads the `set_worker_settings` args; all four keys are required, as in the stock worker.
     pub(crate) fn from_args(value: &Value) -> Result<OutputSettings, String> {
         const MISSING: &str = "message did not contain obligatory settings for worker";
-        let keys = ["buffer_size", "buffer_timeout", "newline_re", "max_line_length"];
+        let keys = [
+            "buffer_size",
+            "buffer_timeout",
+            "newline_re",
+            "max_line_length",
+        ];
         if keys.iter().any(|k| args::get(value, k).is_none()) {
             return Err(MISSING.to_owned());
         }
         let bad = |e: protocol::ProtocolError| e.to_string();
-        let buffer_size = args::get_u64(value, "buffer_size").map_err(bad)?.unwrap_or(65536);
-        let buffer_timeout = args::get_f64(value, "buffer_timeout").map_err(bad)?.unwrap_or(5.0);
-        let max_line_length = args::get_u64(value, "max_line_length").map_err(bad)?.unwrap_or(4096);
-        let newline_re = args::get_str(value, "newline_re").map_err(bad)?.unwrap_or(DEFAULT_NEWLINE_RE);
+        let buffer_size = args::get_u64(value, "buffer_size")
+            .map_err(bad)?
+            .unwrap_or(65536);
+        let buffer_timeout = args::get_f64(value, "buffer_timeout")
+            .map_err(bad)?
+            .unwrap_or(5.0);
+        let max_line_length = args::get_u64(value, "max_line_length")
+            .map_err(bad)?
+            .unwrap_or(4096);
+        let newline_re = args::get_str(value, "newline_re")
+            .map_err(bad)?
+            .unwrap_or(DEFAULT_NEWLINE_RE);
         if newline_re != DEFAULT_NEWLINE_RE {
-            tracing::warn!(newline_re, "only the default newline_re is implemented; using it");
+            tracing::warn!(
+                newline_re,
+                "only the default newline_re is implemented; using it"
+            );
         }
         // Caps: a peer's numbers must not make us buffer without bound or never flush.
         Ok(OutputSettings {
@@ -127,7 +148,9 @@ impl Lines {
     fn append(&mut self, other: Lines) {
         let shift = self.chars as u64;
         self.chunk.text.push_str(&other.chunk.text);
-        self.chunk.offsets.extend(other.chunk.offsets.into_iter().map(|o| o + shift));
+        self.chunk
+            .offsets
+            .extend(other.chunk.offsets.into_iter().map(|o| o + shift));
         self.chunk.times.extend(other.chunk.times);
         self.chars += other.chars;
     }
@@ -156,7 +179,13 @@ enum Scan {
 impl LineSplitter {
     /// A splitter for one stream.
     pub(crate) fn new(max_line_length: usize) -> LineSplitter {
-        LineSplitter { line: String::new(), line_chars: 0, line_time: 0.0, tail: String::new(), max_line_length: max_line_length.max(1) }
+        LineSplitter {
+            line: String::new(),
+            line_chars: 0,
+            line_time: 0.0,
+            tail: String::new(),
+            max_line_length: max_line_length.max(1),
+        }
     }
 
     /// Adds text received at `now` (epoch seconds); completed lines go to `out`.
@@ -275,7 +304,12 @@ fn char_count(text: &str) -> usize {
 /// Matches `\x1b[u`, `\x1b[2J` and `\x1b[N;NH` / `\x1b[N;Nf` at the start of `bytes`.
 fn scan_escape(bytes: &[u8]) -> Scan {
     const MAX_DIGITS: usize = 32;
-    let digits = |from: usize| bytes[from.min(bytes.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = |from: usize| {
+        bytes[from.min(bytes.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     match bytes.get(1) {
         None => return Scan::Incomplete,
         Some(b'[') => {}
@@ -343,7 +377,13 @@ pub(crate) struct UpdateBuffer {
 impl UpdateBuffer {
     /// An empty buffer with the given settings.
     pub(crate) fn new(settings: &OutputSettings) -> UpdateBuffer {
-        UpdateBuffer { items: Vec::new(), size: 0, first_at: None, buffer_size: settings.buffer_size, buffer_timeout: settings.buffer_timeout }
+        UpdateBuffer {
+            items: Vec::new(),
+            size: 0,
+            first_at: None,
+            buffer_size: settings.buffer_size,
+            buffer_timeout: settings.buffer_timeout,
+        }
     }
 
     /// Adds lines of a stream; returns the batches that became ready.
@@ -351,7 +391,8 @@ impl UpdateBuffer {
         if lines.is_empty() {
             return Vec::new();
         }
-        let size = lines.chunk.text.len() + 8 * (lines.chunk.offsets.len() + lines.chunk.times.len());
+        let size =
+            lines.chunk.text.len() + 8 * (lines.chunk.offsets.len() + lines.chunk.times.len());
         let mut ready = self.make_room(size);
         match self.items.last_mut() {
             Some(Item::Lines(last, buffered)) if *last == stream => buffered.append(lines),
@@ -381,12 +422,19 @@ impl UpdateBuffer {
         std::mem::take(&mut self.items)
             .into_iter()
             .map(|item| match item {
-                Item::Lines(Stream::Stdout, lines) => ("stdout".to_owned(), lines.chunk.into_value()),
-                Item::Lines(Stream::Stderr, lines) => ("stderr".to_owned(), lines.chunk.into_value()),
-                Item::Lines(Stream::Header, lines) => ("header".to_owned(), lines.chunk.into_value()),
-                Item::Lines(Stream::Log(name), lines) => {
-                    ("log".to_owned(), Value::Array(vec![Value::from(name), lines.chunk.into_value()]))
+                Item::Lines(Stream::Stdout, lines) => {
+                    ("stdout".to_owned(), lines.chunk.into_value())
                 }
+                Item::Lines(Stream::Stderr, lines) => {
+                    ("stderr".to_owned(), lines.chunk.into_value())
+                }
+                Item::Lines(Stream::Header, lines) => {
+                    ("header".to_owned(), lines.chunk.into_value())
+                }
+                Item::Lines(Stream::Log(name), lines) => (
+                    "log".to_owned(),
+                    Value::Array(vec![Value::from(name), lines.chunk.into_value()]),
+                ),
                 Item::Other(key, value) => (key, value),
             })
             .collect()
@@ -428,7 +476,13 @@ mod tests {
         for &offset in &out.chunk.offsets {
             assert_eq!(chars[offset as usize], '\n');
         }
-        out.chunk.text.split_terminator('\n').zip(&out.chunk.offsets).map(|(line, offset)| format!("{}|{offset}", line.escape_debug())).collect::<Vec<_>>().join(" ")
+        out.chunk
+            .text
+            .split_terminator('\n')
+            .zip(&out.chunk.offsets)
+            .map(|(line, offset)| format!("{}|{offset}", line.escape_debug()))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
@@ -438,7 +492,10 @@ mod tests {
         assert_eq!(split(&["10%\r20%\r", "30%"]), "10%|3 20%|7 30%|11");
         assert_eq!(split(&["end\r"]), "end\\r|4");
         assert_eq!(split(&["a\x08\x08", "\x08b\n"]), "a|1 b|3");
-        assert_eq!(split(&["a\x1b[u", "b\x1b[2J", "c\x1b[12;", "3Hd\x1b[1;2fe\n"]), "a|1 b|3 c|5 d|7 e|9");
+        assert_eq!(
+            split(&["a\x1b[u", "b\x1b[2J", "c\x1b[12;", "3Hd\x1b[1;2fe\n"]),
+            "a|1 b|3 c|5 d|7 e|9"
+        );
         assert_eq!(split(&["\x1b[3Jx\x1bq\n"]), "\\u{1b}[3Jx\\u{1b}q|7");
         assert_eq!(split(&["\x1b["]), "\\u{1b}[|2");
         assert_eq!(split(&["\n\n"]), "|0 |1");
@@ -480,33 +537,54 @@ mod tests {
     }
 
     fn keys(batch: &Batch) -> String {
-        batch.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(",")
+        batch
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     #[test]
     fn batching_merges_and_cuts() {
-        let settings = OutputSettings { buffer_size: 100, ..OutputSettings::default() };
+        let settings = OutputSettings {
+            buffer_size: 100,
+            ..OutputSettings::default()
+        };
         let mut buffer = UpdateBuffer::new(&settings);
         let now = Instant::now();
-        assert!(buffer.push_lines(Stream::Stdout, lines("a\n"), now).is_empty());
-        assert!(buffer.push_lines(Stream::Stdout, lines("b\n"), now).is_empty());
-        assert!(buffer.push_lines(Stream::Stderr, lines("c\n"), now).is_empty());
+        assert!(buffer
+            .push_lines(Stream::Stdout, lines("a\n"), now)
+            .is_empty());
+        assert!(buffer
+            .push_lines(Stream::Stdout, lines("b\n"), now)
+            .is_empty());
+        assert!(buffer
+            .push_lines(Stream::Stderr, lines("c\n"), now)
+            .is_empty());
         assert!(buffer.push("rc", Value::from(0), now).is_empty());
         assert_eq!(buffer.deadline(), Some(now + settings.buffer_timeout));
         let batch = buffer.take();
         assert_eq!(keys(&batch), "stdout,stderr,rc");
         let stdout = LineChunk::from_value(&batch[0].1).unwrap();
-        assert_eq!((stdout.text.as_str(), stdout.offsets), ("a\nb\n", vec![1, 3]));
+        assert_eq!(
+            (stdout.text.as_str(), stdout.offsets),
+            ("a\nb\n", vec![1, 3])
+        );
         assert_eq!(buffer.deadline(), None);
         // 60 + 16 bytes fit; the next 76 would not: the first batch is cut before it.
         let sixty = "x".repeat(59) + "\n";
-        assert!(buffer.push_lines(Stream::Stdout, lines(&sixty), now).is_empty());
+        assert!(buffer
+            .push_lines(Stream::Stdout, lines(&sixty), now)
+            .is_empty());
         let ready = buffer.push_lines(Stream::Stdout, lines(&sixty), now);
         assert_eq!(ready.len(), 1);
         // A chunk reaching buffer_size on its own is sent at once.
         let big = "y".repeat(199) + "\n";
         let ready = buffer.push_lines(Stream::Stdout, lines(&big), now);
-        assert_eq!(ready.iter().map(keys).collect::<Vec<_>>(), ["stdout", "stdout"]);
+        assert_eq!(
+            ready.iter().map(keys).collect::<Vec<_>>(),
+            ["stdout", "stdout"]
+        );
         assert!(buffer.take().is_empty());
     }
 

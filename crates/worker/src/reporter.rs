@@ -6,7 +6,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use protocol::{Op, Value};
 
-use crate::output::{Batch, LineSplitter, Lines, OutputSettings, Stream, UpdateBuffer, Utf8Decoder};
+use crate::output::{
+    Batch, LineSplitter, Lines, OutputSettings, Stream, UpdateBuffer, Utf8Decoder,
+};
 use crate::rpc::{PendingReply, Rpc};
 
 /// How many `update` requests of one command may await their answer at once. A window instead
@@ -26,14 +28,24 @@ pub(crate) struct Reporter {
 
 /// Current time as float epoch seconds, the protocol's time format.
 pub(crate) fn epoch_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl Reporter {
     /// A reporter for `command_id` on the connection `rpc`.
     pub(crate) fn new(command_id: String, rpc: Rpc, settings: OutputSettings) -> Reporter {
         let buffer = UpdateBuffer::new(&settings);
-        Reporter { command_id, rpc, settings, buffer, streams: Vec::new(), inflight: VecDeque::new() }
+        Reporter {
+            command_id,
+            rpc,
+            settings,
+            buffer,
+            streams: Vec::new(),
+            inflight: VecDeque::new(),
+        }
     }
 
     /// Adds raw output bytes of a stream; returns how many whole lines they completed.
@@ -74,7 +86,10 @@ impl Reporter {
             let mut lines = Lines::default();
             splitter.feed(&rest, now, &mut lines);
             splitter.finish(now, &mut lines);
-            ready.extend(self.buffer.push_lines(stream.clone(), lines, Instant::now()));
+            ready.extend(
+                self.buffer
+                    .push_lines(stream.clone(), lines, Instant::now()),
+            );
         }
         self.send_all(ready).await;
     }
@@ -92,7 +107,10 @@ impl Reporter {
         while let Some(pending) = self.inflight.pop_front() {
             log_refusal(pending.wait().await, &self.command_id);
         }
-        let op = Op::Complete { command_id: self.command_id.clone(), failure };
+        let op = Op::Complete {
+            command_id: self.command_id.clone(),
+            failure,
+        };
         log_refusal(self.rpc.call(op).await, &self.command_id);
     }
 
@@ -115,7 +133,8 @@ impl Reporter {
             Some(index) => index,
             None => {
                 let splitter = LineSplitter::new(self.settings.max_line_length);
-                self.streams.push((stream.clone(), Utf8Decoder::default(), splitter));
+                self.streams
+                    .push((stream.clone(), Utf8Decoder::default(), splitter));
                 self.streams.len() - 1
             }
         };
@@ -132,7 +151,10 @@ impl Reporter {
                     log_refusal(pending.wait().await, &self.command_id);
                 }
             }
-            let op = Op::Update { command_id: self.command_id.clone(), updates };
+            let op = Op::Update {
+                command_id: self.command_id.clone(),
+                updates,
+            };
             match self.rpc.send(op).await {
                 Ok(pending) => self.inflight.push_back(pending),
                 Err(err) => tracing::debug!(command_id = %self.command_id, %err, "update not sent"),

@@ -97,7 +97,10 @@ impl Rpc {
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Seq, oneshot::Sender<Reply>>> {
         // A poisoned lock only means another task panicked while holding it; the map is still
         // consistent because every operation on it is a single insert/remove/clear.
-        self.inner.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -106,7 +109,10 @@ impl PendingReply {
     pub(crate) async fn wait(self) -> Result<Value, WorkerError> {
         match self.rx.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(message)) => Err(WorkerError::Refused { op: self.op, message }),
+            Ok(Err(message)) => Err(WorkerError::Refused {
+                op: self.op,
+                message,
+            }),
             Err(_) => Err(WorkerError::ConnectionLost),
         }
     }

@@ -27,8 +27,15 @@ impl DownloadArgs {
         if !args::has_key(value, "mode") {
             return Err("'mode'".to_owned());
         }
-        let mode = args::get_u64(value, "mode").map_err(arg_error)?.map(|m| (m & 0o7777) as u32);
-        Ok(DownloadArgs { path, blocksize, maxsize, mode })
+        let mode = args::get_u64(value, "mode")
+            .map_err(arg_error)?
+            .map(|m| (m & 0o7777) as u32);
+        Ok(DownloadArgs {
+            path,
+            blocksize,
+            maxsize,
+            mode,
+        })
     }
 }
 
@@ -36,11 +43,19 @@ impl DownloadArgs {
 pub(crate) async fn run(args: DownloadArgs, mut reporter: Reporter, interrupt: Interrupt) {
     let started = Instant::now();
     let command_id = reporter.command_id().to_owned();
-    let mut outcome = TransferOutcome { rc: 0, stderr: None, failure: None, interrupted: false };
+    let mut outcome = TransferOutcome {
+        rc: 0,
+        stderr: None,
+        failure: None,
+        interrupted: false,
+    };
     match open(&args).await {
         Err(_) => {
             outcome.rc = 1;
-            outcome.stderr = Some(format!("Cannot open file '{}' for download\n", args.path.display()));
+            outcome.stderr = Some(format!(
+                "Cannot open file '{}' for download\n",
+                args.path.display()
+            ));
         }
         Ok(mut file) => {
             let mut written: u64 = 0;
@@ -55,12 +70,21 @@ pub(crate) async fn run(args: DownloadArgs, mut reporter: Reporter, interrupt: I
                     let remaining = maxsize.saturating_sub(written);
                     if remaining == 0 {
                         outcome.rc = 1;
-                        outcome.stderr = Some(format!("Maximum filesize reached, truncating file '{}'\n", args.path.display()));
+                        outcome.stderr = Some(format!(
+                            "Maximum filesize reached, truncating file '{}'\n",
+                            args.path.display()
+                        ));
                         break;
                     }
                     length = length.min(remaining);
                 }
-                let answer = match reporter.call(Op::ReadFile { command_id: command_id.clone(), length }).await {
+                let answer = match reporter
+                    .call(Op::ReadFile {
+                        command_id: command_id.clone(),
+                        length,
+                    })
+                    .await
+                {
                     Ok(answer) => answer,
                     Err(err) => {
                         outcome.failure = Some(err.to_string());
@@ -81,14 +105,20 @@ pub(crate) async fn run(args: DownloadArgs, mut reporter: Reporter, interrupt: I
                 let data = &data[..data.len().min(length as usize)];
                 if let Err(err) = file.write_all(data).await {
                     outcome.rc = 1;
-                    outcome.stderr = Some(format!("Cannot write file '{}': {err}\n", args.path.display()));
+                    outcome.stderr = Some(format!(
+                        "Cannot write file '{}': {err}\n",
+                        args.path.display()
+                    ));
                     break;
                 }
                 written += data.len() as u64;
             }
             if let Err(err) = file.flush().await {
                 outcome.rc = 1;
-                outcome.stderr = Some(format!("Cannot write file '{}': {err}\n", args.path.display()));
+                outcome.stderr = Some(format!(
+                    "Cannot write file '{}': {err}\n",
+                    args.path.display()
+                ));
             }
         }
     }
@@ -104,7 +134,8 @@ async fn open(args: &DownloadArgs) -> std::io::Result<tokio::fs::File> {
     }
     let file = tokio::fs::File::create(&args.path).await?;
     if let Some(mode) = args.mode {
-        file.set_permissions(std::fs::Permissions::from_mode(mode)).await?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .await?;
     }
     Ok(file)
 }

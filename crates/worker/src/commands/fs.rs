@@ -36,7 +36,11 @@ pub(crate) enum FsCommand {
 impl FsCommand {
     /// Reads the args of a filesystem command; `Ok(None)` if `name` is not one.
     pub(crate) fn parse(name: &str, value: &Value) -> Result<Option<FsCommand>, String> {
-        let path = |key: &str| args::require_str(value, key).map(PathBuf::from).map_err(arg_error);
+        let path = |key: &str| {
+            args::require_str(value, key)
+                .map(PathBuf::from)
+                .map_err(arg_error)
+        };
         let paths = || -> Result<Vec<PathBuf>, String> {
             let list = args::get_str_list(value, "paths").map_err(arg_error)?;
             let list = list.ok_or_else(|| format!("{name} is missing args: paths"))?;
@@ -45,10 +49,17 @@ impl FsCommand {
         Ok(Some(match name {
             "mkdir" => FsCommand::Mkdir(paths()?),
             "rmdir" => FsCommand::Rmdir(paths()?),
-            "cpdir" => FsCommand::Cpdir { from: path("from_path")?, to: path("to_path")? },
+            "cpdir" => FsCommand::Cpdir {
+                from: path("from_path")?,
+                to: path("to_path")?,
+            },
             "rmfile" => FsCommand::Rmfile(path("path")?),
             "stat" => FsCommand::Stat(path("path")?),
-            "glob" => FsCommand::Glob(args::require_str(value, "path").map_err(arg_error)?.to_owned()),
+            "glob" => FsCommand::Glob(
+                args::require_str(value, "path")
+                    .map_err(arg_error)?
+                    .to_owned(),
+            ),
             "listdir" => FsCommand::Listdir(path("path")?),
             _ => return Ok(None),
         }))
@@ -78,7 +89,11 @@ pub(crate) async fn run(command: FsCommand, mut reporter: Reporter, mut interrup
     };
     let reports = match reports {
         Ok(reports) => reports,
-        Err(err) => return reporter.complete(Some(format!("internal error: {err}"))).await,
+        Err(err) => {
+            return reporter
+                .complete(Some(format!("internal error: {err}")))
+                .await
+        }
     };
     if interrupted {
         reporter.update("rc", Value::from(-1)).await;
@@ -90,13 +105,18 @@ pub(crate) async fn run(command: FsCommand, mut reporter: Reporter, mut interrup
             Report::Key(key, value) => reporter.update(key, value).await,
         }
     }
-    reporter.update("elapsed", Value::F64(started.elapsed().as_secs_f64())).await;
+    reporter
+        .update("elapsed", Value::F64(started.elapsed().as_secs_f64()))
+        .await;
     reporter.complete(None).await;
 }
 
 fn failure(name: &str, err: &io::Error, path: &Path) -> (i64, Report) {
     let (errno, text) = os_error(err);
-    (errno, Report::Header(format!("{name}: {text}: {}\n", path.display())))
+    (
+        errno,
+        Report::Header(format!("{name}: {text}: {}\n", path.display())),
+    )
 }
 
 fn execute(command: FsCommand, cancel: &AtomicBool) -> Vec<Report> {
@@ -148,7 +168,10 @@ fn execute(command: FsCommand, cancel: &AtomicBool) -> Vec<Report> {
                     meta.mtime(),
                     meta.ctime(),
                 ];
-                reports.push(Report::Key("stat", Value::Array(fields.into_iter().map(Value::from).collect())));
+                reports.push(Report::Key(
+                    "stat",
+                    Value::Array(fields.into_iter().map(Value::from).collect()),
+                ));
             }
             Err(err) => {
                 let (errno, report) = failure("stat", &err, &path);
@@ -156,10 +179,17 @@ fn execute(command: FsCommand, cancel: &AtomicBool) -> Vec<Report> {
             }
         },
         FsCommand::Glob(pattern) => {
-            let options = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+            let options = glob::MatchOptions {
+                case_sensitive: true,
+                require_literal_separator: true,
+                require_literal_leading_dot: true,
+            };
             match glob::glob_with(&pattern, options) {
                 Ok(paths) => {
-                    let files = paths.flatten().map(|p| Value::from(p.to_string_lossy().into_owned())).collect();
+                    let files = paths
+                        .flatten()
+                        .map(|p| Value::from(p.to_string_lossy().into_owned()))
+                        .collect();
                     reports.push(Report::Key("files", Value::Array(files)));
                 }
                 Err(err) => {
@@ -184,7 +214,9 @@ fn execute(command: FsCommand, cancel: &AtomicBool) -> Vec<Report> {
 fn list_dir(path: &Path) -> io::Result<Vec<Value>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(path)? {
-        names.push(Value::from(entry?.file_name().to_string_lossy().into_owned()));
+        names.push(Value::from(
+            entry?.file_name().to_string_lossy().into_owned(),
+        ));
     }
     Ok(names)
 }
@@ -268,7 +300,9 @@ fn copy_tree(from: &Path, to: &Path, cancel: &AtomicBool) -> Result<(), (io::Err
     }
     if file_type.is_dir() {
         match std::fs::create_dir(to) {
-            Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err((err, to.to_path_buf())),
+            Err(err) if err.kind() != io::ErrorKind::AlreadyExists => {
+                return Err((err, to.to_path_buf()))
+            }
             _ => {}
         }
         for entry in std::fs::read_dir(from).map_err(at(from))? {

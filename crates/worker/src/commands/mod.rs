@@ -32,11 +32,19 @@ pub(crate) fn parse(command_id: &str, name: &str, args: &Value) -> Result<Comman
     let command = match name {
         "shell" => Command::Shell(shell::ShellArgs::parse(args)?),
         "upload_file" | "uploadFile" => Command::UploadFile(upload::UploadFileArgs::parse(args)?),
-        "upload_directory" | "uploadDirectory" => Command::UploadDirectory(upload::UploadDirectoryArgs::parse(args)?),
-        "download_file" | "downloadFile" => Command::DownloadFile(download::DownloadArgs::parse(args)?),
+        "upload_directory" | "uploadDirectory" => {
+            Command::UploadDirectory(upload::UploadDirectoryArgs::parse(args)?)
+        }
+        "download_file" | "downloadFile" => {
+            Command::DownloadFile(download::DownloadArgs::parse(args)?)
+        }
         other => match fs::FsCommand::parse(other, args)? {
             Some(command) => Command::Fs(command),
-            None => return Err(format!("(command {command_id}): unrecognized WorkerCommand '{name}'")),
+            None => {
+                return Err(format!(
+                    "(command {command_id}): unrecognized WorkerCommand '{name}'"
+                ))
+            }
         },
     };
     Ok(command)
@@ -90,7 +98,10 @@ pub(crate) const INTERRUPTED_HEADER: &str = "\ncommand interrupted, attempting t
 /// `(errno, strerror)` of an I/O error, like Python's `OSError` fields (errno 1 if unknown).
 pub(crate) fn os_error(err: &io::Error) -> (i64, String) {
     match err.raw_os_error() {
-        Some(code) => (i64::from(code), nix::errno::Errno::from_raw(code).desc().to_owned()),
+        Some(code) => (
+            i64::from(code),
+            nix::errno::Errno::from_raw(code).desc().to_owned(),
+        ),
         None => (1, err.to_string()),
     }
 }

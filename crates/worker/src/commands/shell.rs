@@ -65,23 +65,35 @@ impl ShellArgs {
     /// Reads the `start_command` args of `shell`.
     pub(crate) fn parse(value: &Value) -> Result<ShellArgs, String> {
         let missing = |key: &str| format!("WorkerShellCommand is missing args: {key}");
-        let workdir = args::get_str(value, "workdir").map_err(arg_error)?.ok_or_else(|| missing("workdir"))?;
+        let workdir = args::get_str(value, "workdir")
+            .map_err(arg_error)?
+            .ok_or_else(|| missing("workdir"))?;
         let command = match args::get(value, "command") {
             None => return Err(missing("command")),
-            Some(Value::String(s)) => {
-                ShellCommand::Script(s.as_str().ok_or("argument \"command\" is not valid utf-8")?.to_owned())
+            Some(Value::String(s)) => ShellCommand::Script(
+                s.as_str()
+                    .ok_or("argument \"command\" is not valid utf-8")?
+                    .to_owned(),
+            ),
+            Some(Value::Array(items)) => {
+                ShellCommand::Argv(items.iter().map(argv_word).collect::<Result<_, _>>()?)
             }
-            Some(Value::Array(items)) => ShellCommand::Argv(items.iter().map(argv_word).collect::<Result<_, _>>()?),
             Some(_) => return Err("argument \"command\" must be a string or an array".to_owned()),
         };
         if matches!(&command, ShellCommand::Argv(argv) if argv.is_empty()) {
             return Err("argument \"command\" is empty".to_owned());
         }
-        let bool_or = |key: &str, default: bool| args::get_bool(value, key).map(|b| b.unwrap_or(default)).map_err(arg_error);
+        let bool_or = |key: &str, default: bool| {
+            args::get_bool(value, key)
+                .map(|b| b.unwrap_or(default))
+                .map_err(arg_error)
+        };
         let number = |key: &str| args::get_f64(value, key).map_err(arg_error);
         let interrupt_signal = match args::get_str(value, "interruptSignal").map_err(arg_error)? {
             None => Signal::SIGKILL,
-            Some(name) => parse_signal(name).ok_or_else(|| format!("unknown interruptSignal '{name}'"))?,
+            Some(name) => {
+                parse_signal(name).ok_or_else(|| format!("unknown interruptSignal '{name}'"))?
+            }
         };
         Ok(ShellArgs {
             workdir: PathBuf::from(workdir),
@@ -97,7 +109,9 @@ impl ShellArgs {
             interrupt_signal,
             use_pty: bool_or("usePTY", false)?,
             log_environ: bool_or("logEnviron", true)?,
-            initial_stdin: args::get_str(value, "initial_stdin").map_err(arg_error)?.map(str::to_owned),
+            initial_stdin: args::get_str(value, "initial_stdin")
+                .map_err(arg_error)?
+                .map(str::to_owned),
         })
     }
 }
@@ -109,7 +123,9 @@ fn argv_word(value: &Value) -> Result<(String, String), String> {
     }
     if let Value::Array(items) = value {
         if let [tag, real, shown] = items.as_slice() {
-            if let (Some("obfuscated"), Some(real), Some(shown)) = (tag.as_str(), real.as_str(), shown.as_str()) {
+            if let (Some("obfuscated"), Some(real), Some(shown)) =
+                (tag.as_str(), real.as_str(), shown.as_str())
+            {
                 return Ok((real.to_owned(), shown.to_owned()));
             }
         }
@@ -119,16 +135,24 @@ fn argv_word(value: &Value) -> Result<(String, String), String> {
 
 fn parse_signal(name: &str) -> Option<Signal> {
     let name = name.trim().to_ascii_uppercase();
-    let full = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+    let full = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
     full.parse().ok()
 }
 
 /// The `env` arg; a bad value fails the command when it runs, not at start (as in stock).
 fn parse_env(value: &Value) -> Result<Vec<(String, Option<String>)>, String> {
-    let Some(entries) = args::get_map(value, "env").map_err(arg_error)? else { return Ok(Vec::new()) };
+    let Some(entries) = args::get_map(value, "env").map_err(arg_error)? else {
+        return Ok(Vec::new());
+    };
     let mut env = Vec::with_capacity(entries.len());
     for (key, val) in entries {
-        let Some(key) = key.as_str() else { return Err("'env' keys must be strings".to_owned()) };
+        let Some(key) = key.as_str() else {
+            return Err("'env' keys must be strings".to_owned());
+        };
         let bad = || format!("'env' values must be strings or lists; key '{key}' is incorrect");
         let val = match val {
             Value::Nil => None,
@@ -145,18 +169,31 @@ fn parse_env(value: &Value) -> Result<Vec<(String, Option<String>)>, String> {
 }
 
 fn parse_logfiles(value: &Value) -> Result<Vec<LogfileSpec>, String> {
-    let Some(entries) = args::get_map(value, "logfiles").map_err(arg_error)? else { return Ok(Vec::new()) };
+    let Some(entries) = args::get_map(value, "logfiles").map_err(arg_error)? else {
+        return Ok(Vec::new());
+    };
     let mut logfiles = Vec::new();
     for (name, spec) in entries {
-        let Some(name) = name.as_str() else { return Err("'logfiles' keys must be strings".to_owned()) };
+        let Some(name) = name.as_str() else {
+            return Err("'logfiles' keys must be strings".to_owned());
+        };
         let (filename, follow) = match spec.as_str() {
             Some(filename) => (filename, false),
             None => {
                 let filename = args::require_str(spec, "filename").map_err(arg_error)?;
-                (filename, args::get_bool(spec, "follow").map_err(arg_error)?.unwrap_or(false))
+                (
+                    filename,
+                    args::get_bool(spec, "follow")
+                        .map_err(arg_error)?
+                        .unwrap_or(false),
+                )
             }
         };
-        logfiles.push(LogfileSpec { name: name.to_owned(), filename: filename.to_owned(), follow });
+        logfiles.push(LogfileSpec {
+            name: name.to_owned(),
+            filename: filename.to_owned(),
+            follow,
+        });
     }
     Ok(logfiles)
 }
@@ -171,7 +208,11 @@ fn build_env(changes: &[(String, Option<String>)], workdir: &Path) -> BTreeMap<O
                 env.remove(&OsString::from(key));
             }
             Some(value) => {
-                let value = if key == "PYTHONPATH" { format!("{value}:${{PYTHONPATH}}") } else { value.clone() };
+                let value = if key == "PYTHONPATH" {
+                    format!("{value}:${{PYTHONPATH}}")
+                } else {
+                    value.clone()
+                };
                 env.insert(key.into(), expand_vars(&value).into());
             }
         }
@@ -187,7 +228,10 @@ fn expand_vars(value: &str) -> String {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let name_len = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+        let name_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
         if after.as_bytes().get(name_len) == Some(&b'}') {
             out.push_str(&std::env::var(&after[..name_len]).unwrap_or_default());
             rest = &after[name_len + 1..];
@@ -202,7 +246,10 @@ fn expand_vars(value: &str) -> String {
 
 /// Quotes a word for display the way Python's `shlex.quote` does.
 fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
     if safe {
         word.to_owned()
     } else {
@@ -228,11 +275,25 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
     let (display, argv_shown) = match &args.command {
         ShellCommand::Argv(argv) => {
             let shown: Vec<String> = argv.iter().map(|(_, shown)| shell_quote(shown)).collect();
-            (shown.join(" "), format!("{:?}", argv.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>()))
+            (
+                shown.join(" "),
+                format!(
+                    "{:?}",
+                    argv.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>()
+                ),
+            )
         }
-        ShellCommand::Script(script) => (script.clone(), format!("{:?}", ["/bin/sh", "-c", script.as_str()])),
+        ShellCommand::Script(script) => (
+            script.clone(),
+            format!("{:?}", ["/bin/sh", "-c", script.as_str()]),
+        ),
     };
-    reporter.text(Stream::Header, &header_text(&args, &display, &argv_shown, &env)).await;
+    reporter
+        .text(
+            Stream::Header,
+            &header_text(&args, &display, &argv_shown, &env),
+        )
+        .await;
 
     if let Err(err) = std::fs::create_dir_all(&args.workdir) {
         let text = format!("cannot create workdir {}: {err}\n", args.workdir.display());
@@ -254,7 +315,11 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
         .current_dir(&args.workdir)
         .env_clear()
         .envs(&env)
-        .stdin(if args.initial_stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if args.initial_stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Own process group, so that signals reach every process the command started.
@@ -278,12 +343,23 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
     let mut stderr = child.stderr.take();
     let mut out_buf = vec![0u8; 64 * 1024];
     let mut err_buf = vec![0u8; 64 * 1024];
-    let mut watchers: Vec<LogfileWatcher> = args.logfiles.iter().map(|spec| LogfileWatcher::new(spec, &args.workdir)).collect();
+    let mut watchers: Vec<LogfileWatcher> = args
+        .logfiles
+        .iter()
+        .map(|spec| LogfileWatcher::new(spec, &args.workdir))
+        .collect();
 
     let mut status: Option<ExitStatus> = None;
     let mut exited_at: Option<Instant> = None;
     let mut last_output = Instant::now();
-    let mut kill = Kill { pgid, sigterm_time: args.sigterm_time, signal: args.interrupt_signal, killed: false, final_at: None, give_up_at: None };
+    let mut kill = Kill {
+        pgid,
+        sigterm_time: args.sigterm_time,
+        signal: args.interrupt_signal,
+        killed: false,
+        final_at: None,
+        give_up_at: None,
+    };
     let mut interrupted = false;
     let mut lines_seen: u64 = 0;
     let mut next_poll = Instant::now() + LOGFILE_POLL;
@@ -296,8 +372,12 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
             }
         }
         let deadline = [
-            args.timeout.filter(|_| !kill.killed).map(|t| last_output + secs(t)),
-            args.max_time.filter(|_| !kill.killed).map(|t| started + secs(t)),
+            args.timeout
+                .filter(|_| !kill.killed)
+                .map(|t| last_output + secs(t)),
+            args.max_time
+                .filter(|_| !kill.killed)
+                .map(|t| started + secs(t)),
             reporter.deadline(),
             (!watchers.is_empty()).then_some(next_poll),
             kill.final_at,
@@ -350,20 +430,27 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
         let now = Instant::now();
         if let Some(max) = args.max_lines {
             if lines_seen > max && !kill.killed && status.is_none() {
-                reporter.update("failure_reason", Value::from("max_lines_failure")).await;
-                let text = format!("\ncommand exceeds max lines: {max} lines, attempting to kill\n");
+                reporter
+                    .update("failure_reason", Value::from("max_lines_failure"))
+                    .await;
+                let text =
+                    format!("\ncommand exceeds max lines: {max} lines, attempting to kill\n");
                 reporter.text(Stream::Header, &text).await;
                 kill.start();
             }
         }
         if status.is_none() && !kill.killed {
             if let Some(timeout) = args.timeout.filter(|t| now >= last_output + secs(*t)) {
-                reporter.update("failure_reason", Value::from("timeout_without_output")).await;
+                reporter
+                    .update("failure_reason", Value::from("timeout_without_output"))
+                    .await;
                 let text = format!("\ncommand timed out: {} seconds without output running {argv_shown}, attempting to kill\n", seconds(timeout));
                 reporter.text(Stream::Header, &text).await;
                 kill.start();
             } else if let Some(max_time) = args.max_time.filter(|t| now >= started + secs(*t)) {
-                reporter.update("failure_reason", Value::from("timeout")).await;
+                reporter
+                    .update("failure_reason", Value::from("timeout"))
+                    .await;
                 let text = format!("\ncommand timed out: {} seconds elapsed running {argv_shown}, attempting to kill\n", seconds(max_time));
                 reporter.text(Stream::Header, &text).await;
                 kill.start();
@@ -374,10 +461,14 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
         }
         if status.is_none() && kill.give_up_at.is_some_and(|at| now >= at) {
             let name = kill.signal.as_str();
-            reporter.text(Stream::Header, &format!("{name} failed to kill process\n")).await;
+            reporter
+                .text(Stream::Header, &format!("{name} failed to kill process\n"))
+                .await;
             reporter.text(Stream::Header, "using fake rc=-1\n").await;
             reporter.update("rc", Value::from(-1)).await;
-            return reporter.complete(Some(format!("{name} failed to kill process"))).await;
+            return reporter
+                .complete(Some(format!("{name} failed to kill process")))
+                .await;
         }
         if reporter.deadline().is_some_and(|at| now >= at) {
             reporter.flush().await;
@@ -393,7 +484,12 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
     let status = status.unwrap_or_else(|| std::os::unix::process::ExitStatusExt::from_raw(0xff00));
     let rc = match std::os::unix::process::ExitStatusExt::signal(&status) {
         Some(signal) => {
-            reporter.text(Stream::Header, &format!("process killed by signal {signal}\n")).await;
+            reporter
+                .text(
+                    Stream::Header,
+                    &format!("process killed by signal {signal}\n"),
+                )
+                .await;
             -1
         }
         None => match status.code() {
@@ -404,7 +500,9 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
     };
     reporter.update("rc", Value::from(rc)).await;
     let elapsed = started.elapsed().as_secs_f64();
-    reporter.text(Stream::Header, &format!("elapsedTime={elapsed:.6}\n")).await;
+    reporter
+        .text(Stream::Header, &format!("elapsedTime={elapsed:.6}\n"))
+        .await;
     if !interrupted {
         reporter.update("elapsed", Value::F64(elapsed)).await;
     }
@@ -415,7 +513,12 @@ fn secs(value: f64) -> Duration {
     Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64))
 }
 
-fn header_text(args: &ShellArgs, display: &str, argv_shown: &str, env: &BTreeMap<OsString, OsString>) -> String {
+fn header_text(
+    args: &ShellArgs,
+    display: &str,
+    argv_shown: &str,
+    env: &BTreeMap<OsString, OsString>,
+) -> String {
     let mut text = format!("{display}\n in dir {}", args.workdir.display());
     if let Some(timeout) = args.timeout {
         text += &format!(" (timeout {} secs)", seconds(timeout));
@@ -446,11 +549,16 @@ fn header_text(args: &ShellArgs, display: &str, argv_shown: &str, env: &BTreeMap
 async fn finish_without_process(mut reporter: Reporter, stderr: &str, started: Instant) {
     reporter.text(Stream::Stderr, stderr).await;
     reporter.update("rc", Value::from(1)).await;
-    reporter.update("elapsed", Value::F64(started.elapsed().as_secs_f64())).await;
+    reporter
+        .update("elapsed", Value::F64(started.elapsed().as_secs_f64()))
+        .await;
     reporter.complete(None).await;
 }
 
-async fn read_pipe<R: AsyncRead + Unpin>(pipe: &mut Option<R>, buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read_pipe<R: AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     match pipe {
         Some(pipe) => pipe.read(buf).await,
         None => std::future::pending().await,
@@ -522,8 +630,16 @@ struct LogfileWatcher {
 impl LogfileWatcher {
     fn new(spec: &LogfileSpec, workdir: &Path) -> LogfileWatcher {
         let path = workdir.join(&spec.filename);
-        let initial = std::fs::metadata(&path).ok().map(|m| (m.len(), m.modified().ok()));
-        LogfileWatcher { name: spec.name.clone(), path, follow: spec.follow, initial, offset: None }
+        let initial = std::fs::metadata(&path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
+        LogfileWatcher {
+            name: spec.name.clone(),
+            path,
+            follow: spec.follow,
+            initial,
+            offset: None,
+        }
     }
 
     /// New content since the last poll, if any.
@@ -554,7 +670,9 @@ impl LogfileWatcher {
 async fn poll_logfiles(watchers: &mut [LogfileWatcher], reporter: &mut Reporter) {
     for watcher in watchers {
         if let Some(data) = watcher.poll() {
-            reporter.output(Stream::Log(watcher.name.clone()), &data).await;
+            reporter
+                .output(Stream::Log(watcher.name.clone()), &data)
+                .await;
         }
     }
 }
@@ -566,7 +684,10 @@ mod tests {
     #[test]
     fn env_expansion_and_quoting() {
         std::env::set_var("SIGNALBOX_TEST_VAR", "v");
-        assert_eq!(expand_vars("a${SIGNALBOX_TEST_VAR}b${SIGNALBOX_UNSET_VAR}c${x"), "avbc${x");
+        assert_eq!(
+            expand_vars("a${SIGNALBOX_TEST_VAR}b${SIGNALBOX_UNSET_VAR}c${x"),
+            "avbc${x"
+        );
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\"'\"'s'");
         assert_eq!(shell_quote("/bin/ls"), "/bin/ls");

@@ -33,21 +33,36 @@ pub(crate) struct UploadDirectoryArgs {
 /// Reads the keys every transfer has: `path`, `blocksize` and the `maxsize` key (which must be
 /// present, possibly nil, as in stock).
 pub(crate) fn transfer_args(value: &Value) -> Result<(PathBuf, usize, Option<u64>), String> {
-    let path = args::get_str(value, "path").map_err(arg_error)?.ok_or("'path'")?;
-    let blocksize = args::get_u64(value, "blocksize").map_err(arg_error)?.ok_or("'blocksize'")?;
+    let path = args::get_str(value, "path")
+        .map_err(arg_error)?
+        .ok_or("'path'")?;
+    let blocksize = args::get_u64(value, "blocksize")
+        .map_err(arg_error)?
+        .ok_or("'blocksize'")?;
     if !args::has_key(value, "maxsize") {
         return Err("'maxsize'".to_owned());
     }
     let maxsize = args::get_u64(value, "maxsize").map_err(arg_error)?;
-    Ok((PathBuf::from(path), blocksize.clamp(1, MAX_BLOCKSIZE) as usize, maxsize))
+    Ok((
+        PathBuf::from(path),
+        blocksize.clamp(1, MAX_BLOCKSIZE) as usize,
+        maxsize,
+    ))
 }
 
 impl UploadFileArgs {
     /// Reads the `start_command` args of `upload_file`.
     pub(crate) fn parse(value: &Value) -> Result<UploadFileArgs, String> {
         let (path, blocksize, maxsize) = transfer_args(value)?;
-        let keepstamp = args::get_bool(value, "keepstamp").map_err(arg_error)?.unwrap_or(false);
-        Ok(UploadFileArgs { path, blocksize, maxsize, keepstamp })
+        let keepstamp = args::get_bool(value, "keepstamp")
+            .map_err(arg_error)?
+            .unwrap_or(false);
+        Ok(UploadFileArgs {
+            path,
+            blocksize,
+            maxsize,
+            keepstamp,
+        })
     }
 }
 
@@ -63,7 +78,12 @@ impl UploadDirectoryArgs {
             Some("gz") => true,
             Some(other) => return Err(format!("unsupported compression '{other}'")),
         };
-        Ok(UploadDirectoryArgs { path, blocksize, maxsize, gzip })
+        Ok(UploadDirectoryArgs {
+            path,
+            blocksize,
+            maxsize,
+            gzip,
+        })
     }
 }
 
@@ -90,7 +110,12 @@ async fn send_blocks<R: AsyncRead + Unpin>(
     interrupt: &Interrupt,
     op: impl Fn(Vec<u8>) -> Op,
 ) -> TransferOutcome {
-    let mut sent = TransferOutcome { rc: 0, stderr: None, failure: None, interrupted: false };
+    let mut sent = TransferOutcome {
+        rc: 0,
+        stderr: None,
+        failure: None,
+        interrupted: false,
+    };
     let mut total: u64 = 0;
     loop {
         if interrupt.is_set() {
@@ -105,7 +130,10 @@ async fn send_blocks<R: AsyncRead + Unpin>(
                 let mut probe = [0u8; 1];
                 if matches!(reader.read(&mut probe).await, Ok(n) if n > 0) {
                     sent.rc = 1;
-                    sent.stderr = Some(format!("Maximum filesize reached, truncating file '{}'\n", path.display()));
+                    sent.stderr = Some(format!(
+                        "Maximum filesize reached, truncating file '{}'\n",
+                        path.display()
+                    ));
                 }
                 return sent;
             }
@@ -142,31 +170,62 @@ async fn read_block<R: AsyncRead + Unpin>(reader: &mut R, want: usize) -> std::i
 pub(crate) async fn run_file(args: UploadFileArgs, mut reporter: Reporter, interrupt: Interrupt) {
     let started = Instant::now();
     let command_id = reporter.command_id().to_owned();
-    reporter.text(Stream::Header, &format!("sending {}\n", args.path.display())).await;
+    reporter
+        .text(
+            Stream::Header,
+            &format!("sending {}\n", args.path.display()),
+        )
+        .await;
     let mut sent = match tokio::fs::File::open(&args.path).await {
         Ok(mut file) => {
             let id = command_id.clone();
-            let op = move |data| Op::UploadFileWrite { command_id: id.clone(), data };
-            send_blocks(&mut file, args.blocksize, args.maxsize, &args.path, &mut reporter, &interrupt, op).await
+            let op = move |data| Op::UploadFileWrite {
+                command_id: id.clone(),
+                data,
+            };
+            send_blocks(
+                &mut file,
+                args.blocksize,
+                args.maxsize,
+                &args.path,
+                &mut reporter,
+                &interrupt,
+                op,
+            )
+            .await
         }
         Err(_) => TransferOutcome {
             rc: 1,
-            stderr: Some(format!("Cannot open file '{}' for upload\n", args.path.display())),
+            stderr: Some(format!(
+                "Cannot open file '{}' for upload\n",
+                args.path.display()
+            )),
             failure: None,
             interrupted: false,
         },
     };
     if sent.failure.is_none() {
-        if let Err(err) = reporter.call(Op::UploadFileClose { command_id: command_id.clone() }).await {
+        if let Err(err) = reporter
+            .call(Op::UploadFileClose {
+                command_id: command_id.clone(),
+            })
+            .await
+        {
             sent.failure = Some(err.to_string());
         }
     }
     if sent.failure.is_none() && args.keepstamp {
         if let Ok(meta) = std::fs::metadata(&args.path) {
             let epoch = |t: std::io::Result<std::time::SystemTime>| {
-                t.ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0.0, |d| d.as_secs_f64())
+                t.ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0.0, |d| d.as_secs_f64())
             };
-            let op = Op::UploadFileUtime { command_id, access_time: epoch(meta.accessed()), modified_time: epoch(meta.modified()) };
+            let op = Op::UploadFileUtime {
+                command_id,
+                access_time: epoch(meta.accessed()),
+                modified_time: epoch(meta.modified()),
+            };
             if let Err(err) = reporter.call(op).await {
                 sent.failure = Some(err.to_string());
             }
@@ -176,10 +235,19 @@ pub(crate) async fn run_file(args: UploadFileArgs, mut reporter: Reporter, inter
 }
 
 /// Runs `upload_directory`: the tar stream is built in a temporary file, then sent.
-pub(crate) async fn run_directory(args: UploadDirectoryArgs, mut reporter: Reporter, interrupt: Interrupt) {
+pub(crate) async fn run_directory(
+    args: UploadDirectoryArgs,
+    mut reporter: Reporter,
+    interrupt: Interrupt,
+) {
     let started = Instant::now();
     let command_id = reporter.command_id().to_owned();
-    reporter.text(Stream::Header, &format!("sending {}\n", args.path.display())).await;
+    reporter
+        .text(
+            Stream::Header,
+            &format!("sending {}\n", args.path.display()),
+        )
+        .await;
     let path = args.path.clone();
     let gzip = args.gzip;
     let archive = tokio::task::spawn_blocking(move || write_tar(&path, gzip)).await;
@@ -187,17 +255,49 @@ pub(crate) async fn run_directory(args: UploadDirectoryArgs, mut reporter: Repor
         Ok(Ok(file)) => file,
         Ok(Err(err)) => {
             tracing::info!(path = %args.path.display(), %err, "cannot archive directory");
-            let stderr = Some(format!("Cannot read directory '{}' for upload\n", args.path.display()));
-            return finish(reporter, TransferOutcome { rc: 1, stderr, failure: None, interrupted: false }, started).await;
+            let stderr = Some(format!(
+                "Cannot read directory '{}' for upload\n",
+                args.path.display()
+            ));
+            return finish(
+                reporter,
+                TransferOutcome {
+                    rc: 1,
+                    stderr,
+                    failure: None,
+                    interrupted: false,
+                },
+                started,
+            )
+            .await;
         }
-        Err(err) => return reporter.complete(Some(format!("internal error: {err}"))).await,
+        Err(err) => {
+            return reporter
+                .complete(Some(format!("internal error: {err}")))
+                .await
+        }
     };
     let mut file = tokio::fs::File::from_std(file);
     let id = command_id.clone();
-    let op = move |data| Op::UploadDirectoryWrite { command_id: id.clone(), data };
-    let mut sent = send_blocks(&mut file, args.blocksize, args.maxsize, &args.path, &mut reporter, &interrupt, op).await;
+    let op = move |data| Op::UploadDirectoryWrite {
+        command_id: id.clone(),
+        data,
+    };
+    let mut sent = send_blocks(
+        &mut file,
+        args.blocksize,
+        args.maxsize,
+        &args.path,
+        &mut reporter,
+        &interrupt,
+        op,
+    )
+    .await;
     if sent.failure.is_none() {
-        if let Err(err) = reporter.call(Op::UploadDirectoryUnpack { command_id }).await {
+        if let Err(err) = reporter
+            .call(Op::UploadDirectoryUnpack { command_id })
+            .await
+        {
             sent.failure = Some(err.to_string());
         }
     }
@@ -232,11 +332,12 @@ fn write_tar(path: &Path, gzip: bool) -> std::io::Result<std::fs::File> {
 pub(crate) async fn finish(mut reporter: Reporter, sent: TransferOutcome, started: Instant) {
     reporter.update("rc", Value::from(sent.rc)).await;
     if !sent.interrupted {
-        reporter.update("elapsed", Value::F64(started.elapsed().as_secs_f64())).await;
+        reporter
+            .update("elapsed", Value::F64(started.elapsed().as_secs_f64()))
+            .await;
     }
     if let Some(stderr) = &sent.stderr {
         reporter.text(Stream::Stderr, stderr).await;
     }
     reporter.complete(sent.failure).await;
 }
-

@@ -1,86 +1,22 @@
-//! Change sources and the one way a change enters the master: [`add_change`].
-//!
-//! `GitPoller` keeps a bare repository under the master directory, fetches the watched
-//! branches each `pollInterval`, and turns new commits into changes, oldest first. The last
-//! seen revision per branch is kept in the database, so commits made while the master was
-//! down are found at the next poll (`pollAtLaunch` makes that poll happen at start).
+//! `GitPoller`: a bare repository under the master directory, fetched each `pollInterval`;
+//! new commits on watched branches become changes, oldest first.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use config::ChangeSourceConfig;
-use model::ChangeId;
-use tokio::process::Command;
 
 use crate::master::Shared;
-use crate::EngineError;
-
-/// Records a change, then announces it to schedulers and pages.
-pub async fn add_change(shared: &Arc<Shared>, change: &store::NewChange) -> Result<ChangeId, EngineError> {
-    let id = shared.store.change_add(change).await?;
-    crate::events::change(shared, id).await;
-    Ok(id)
-}
-
-/// Starts one task per configured change source.
-pub fn spawn_all(shared: &Arc<Shared>, handles: &mut Vec<tokio::task::JoinHandle<()>>) {
-    let runtime = shared.runtime();
-    for source in &runtime.config.change_sources {
-        match source {
-            ChangeSourceConfig::Git { .. } => handles.push(tokio::spawn(git_poller(shared.clone(), source.clone()))),
-            ChangeSourceConfig::Svn { svnurl, .. } => {
-                tracing::warn!(svnurl = %svnurl, "SVNPoller is configured but not active yet in this version of signalbox");
-            }
-        }
-    }
-}
-
-/// Restarts change sources after a reconfig (they are restarted with the schedulers).
-pub fn restart(_shared: &Arc<Shared>) {}
-
-/// Polls every git change source now (the `poller` change hook uses this).
-pub async fn poll_now(shared: &Arc<Shared>) {
-    let runtime = shared.runtime();
-    for source in &runtime.config.change_sources {
-        if let ChangeSourceConfig::Git { .. } = source {
-            if let Err(e) = poll_git(shared, source).await {
-                tracing::warn!(error = %e, "git poll failed");
-            }
-        }
-    }
-}
-
-async fn git_poller(shared: Arc<Shared>, source: ChangeSourceConfig) {
-    let ChangeSourceConfig::Git { poll_interval, poll_at_launch, repourl, .. } = &source else { return };
-    if !*poll_at_launch {
-        tokio::time::sleep(Duration::from_secs(*poll_interval)).await;
-    }
-    loop {
-        if let Err(e) = poll_git(&shared, &source).await {
-            tracing::warn!(repourl = %repourl, error = %e, "git poll failed; will try again");
-        }
-        tokio::time::sleep(Duration::from_secs((*poll_interval).max(1))).await;
-    }
-}
 
 async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let run = Command::new("git").arg("-C").arg(dir).args(args).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true).output();
-    let output = tokio::time::timeout(Duration::from_secs(300), run)
-        .await
-        .map_err(|_| format!("git {} timed out", args.join(" ")))?
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    super::run_vcs("git", args, Some(dir)).await
 }
 
 fn poller_name(repourl: &str) -> String {
     format!("GitPoller:{repourl}")
 }
 
-async fn poll_git(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> Result<(), String> {
+pub(super) async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> Result<(), String> {
     let ChangeSourceConfig::Git { repourl, branches, all_branches, workdir, project, category, .. } = source else {
         return Ok(());
     };
@@ -123,7 +59,7 @@ async fn poll_git(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> Result<(
         };
         for rev in revs {
             let change = describe(&dir, &rev, &branch, repourl, project, category.as_deref()).await?;
-            add_change(shared, &change).await.map_err(|e| e.to_string())?;
+            super::add_change(shared, &change).await.map_err(|e| e.to_string())?;
         }
         shared.store.object_state_set(&name, "GitPoller", &key, &serde_json::Value::String(head)).await.map_err(|e| e.to_string())?;
     }
