@@ -16,25 +16,48 @@ pub fn run(dir: PathBuf, port: u16) -> Result<ExitCode> {
     let dir = std::fs::canonicalize(&dir)?;
     let cfg = dir.join("master.cfg");
     if !cfg.exists() {
-        let password = format!("{:x}", std::process::id() as u64 * 7919 + model::now() as u64);
-        std::fs::write(&cfg, DEMO_CFG.replace("@PASSWORD@", &password).replace("@PORT@", &port.to_string()))?;
+        let password = format!(
+            "{:x}",
+            std::process::id() as u64 * 7919 + model::now() as u64
+        );
+        std::fs::write(
+            &cfg,
+            DEMO_CFG
+                .replace("@PASSWORD@", &password)
+                .replace("@PORT@", &port.to_string()),
+        )?;
         println!("created a demo master in {}", dir.display());
     }
     crate::master_cmd::upgrade_master(&dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run_demo(&dir, port))?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn run_demo(dir: &Path, port: u16) -> Result<()> {
     let loaded = config::load(&dir.join("master.cfg")).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let worker_cfg = loaded.config.workers.first().cloned().context("the demo config has no worker")?;
-    let builders: Vec<String> = loaded.config.builders.iter().map(|b| b.name.clone()).collect();
+    let worker_cfg = loaded
+        .config
+        .workers
+        .first()
+        .cloned()
+        .context("the demo config has no worker")?;
+    let builders: Vec<String> = loaded
+        .config
+        .builders
+        .iter()
+        .map(|b| b.name.clone())
+        .collect();
     let master_dir = dir.to_path_buf();
     let master = tokio::spawn(async move { crate::master_cmd::run_master(&master_dir).await });
     // Wait for the master to be up before the worker dials it.
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect("127.0.0.1:9989").await.is_ok() {
+        if tokio::net::TcpStream::connect("127.0.0.1:9989")
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -55,7 +78,9 @@ async fn run_demo(dir: &Path, port: u16) -> Result<()> {
         }
     });
     force_all(port, &builders).await;
-    println!("\nSignalbox demo is running: http://127.0.0.1:{port}/api/v2/builds  (Ctrl-C to stop)\n");
+    println!(
+        "\nSignalbox demo is running: http://127.0.0.1:{port}/api/v2/builds  (Ctrl-C to stop)\n"
+    );
     match master.await {
         Ok(result) => result,
         Err(e) => Err(anyhow::anyhow!("master task failed: {e}")),
@@ -65,7 +90,10 @@ async fn run_demo(dir: &Path, port: u16) -> Result<()> {
 /// Forces one build of each demo builder through the REST API, as a user would.
 async fn force_all(port: u16, builders: &[String]) {
     let url = format!("http://127.0.0.1:{port}/api/v2/forceschedulers/force");
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
         Ok(c) => c,
         Err(_) => return,
     };

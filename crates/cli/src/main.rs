@@ -2,6 +2,7 @@
 
 mod demo;
 mod master_cmd;
+mod sendchange;
 mod worker_cmd;
 
 use std::path::PathBuf;
@@ -60,6 +61,8 @@ enum Command {
         /// Master directory.
         dir: PathBuf,
     },
+    /// Send a change to a master's `base` change hook (for post-commit scripts).
+    Sendchange(Box<sendchange::SendChange>),
     /// Run a self-contained demo: a master, a local worker and a few builders.
     Demo {
         /// Where to keep the demo master (default: ./signalbox-demo).
@@ -81,11 +84,16 @@ fn main() -> ExitCode {
         Command::CreateMaster { dir, db } => master_cmd::create_master(&dir, db.as_deref()),
         Command::Start { dir, nodaemon } => master_cmd::start(&dir, nodaemon),
         Command::Stop { dir } => master_cmd::stop(&dir),
-        Command::Restart { dir } => master_cmd::stop(&dir).and_then(|_| master_cmd::start(&dir, false)),
+        Command::Restart { dir } => {
+            master_cmd::stop(&dir).and_then(|_| master_cmd::start(&dir, false))
+        }
         Command::Reconfig { dir } => master_cmd::reconfig(&dir),
         Command::Checkconfig { path } => master_cmd::checkconfig(path.as_deref()),
         Command::UpgradeMaster { dir } => master_cmd::upgrade_master(&dir),
-        Command::Demo { dir, port } => demo::run(dir.unwrap_or_else(|| PathBuf::from("signalbox-demo")), port),
+        Command::Sendchange(args) => sendchange::run(*args),
+        Command::Demo { dir, port } => {
+            demo::run(dir.unwrap_or_else(|| PathBuf::from("signalbox-demo")), port)
+        }
         Command::Worker { command } => worker_cmd::run(command),
     };
     match result {
@@ -99,6 +107,12 @@ fn main() -> ExitCode {
 
 /// Sets up logging to stderr (a daemon's stderr is master.log).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNALBOX_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNALBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
 }

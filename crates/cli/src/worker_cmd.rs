@@ -39,10 +39,23 @@ pub enum WorkerCommand {
 /// Runs a worker subcommand.
 pub fn run(command: WorkerCommand) -> Result<ExitCode> {
     match command {
-        WorkerCommand::Create { dir, master, name, password } => {
-            let master = if master.contains(':') { master } else { format!("{master}:9989") };
+        WorkerCommand::Create {
+            dir,
+            master,
+            name,
+            password,
+        } => {
+            let master = if master.contains(':') {
+                master
+            } else {
+                format!("{master}:9989")
+            };
             worker::create(&dir, &master, &name, &password).map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("created worker {name} in {}; start it with `signalbox worker start {}`", dir.display(), dir.display());
+            println!(
+                "created worker {name} in {}; start it with `signalbox worker start {}`",
+                dir.display(),
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         WorkerCommand::Start { dir, nodaemon } => start(&dir, nodaemon),
@@ -55,25 +68,44 @@ fn pid_file(dir: &Path) -> PathBuf {
 }
 
 fn start(dir: &Path, nodaemon: bool) -> Result<ExitCode> {
-    let dir = std::fs::canonicalize(dir).with_context(|| format!("{} does not exist", dir.display()))?;
+    let dir =
+        std::fs::canonicalize(dir).with_context(|| format!("{} does not exist", dir.display()))?;
     let opts = worker::load_options(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !nodaemon {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("worker.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("worker.log"))?;
         let exe = std::env::current_exe()?;
         let mut cmd = std::process::Command::new(exe);
-        cmd.args(["worker", "start"]).arg(&dir).arg("--nodaemon").stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        cmd.args(["worker", "start"])
+            .arg(&dir)
+            .arg("--nodaemon")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
         use std::os::unix::process::CommandExt;
         // SAFETY: setsid is async-signal-safe and runs in the child before exec.
         unsafe {
-            cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
         }
         let child = cmd.spawn().context("cannot start the worker process")?;
-        println!("worker started (pid {}); log: {}", child.id(), dir.join("worker.log").display());
+        println!(
+            "worker started (pid {}); log: {}",
+            child.id(),
+            dir.join("worker.log").display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     crate::init_logging();
     std::fs::write(pid_file(&dir), format!("{}\n", std::process::id()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = rt.block_on(async {
         let stop = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -90,14 +122,20 @@ fn start(dir: &Path, nodaemon: bool) -> Result<ExitCode> {
 }
 
 fn stop(dir: &Path) -> Result<ExitCode> {
-    let Some(pid) = std::fs::read_to_string(pid_file(dir)).ok().and_then(|s| s.trim().parse::<i32>().ok()) else {
+    let Some(pid) = std::fs::read_to_string(pid_file(dir))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
         println!("no worker is running in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     };
     let pid = nix::unistd::Pid::from_raw(pid);
     if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
         let _ = std::fs::remove_file(pid_file(dir));
-        println!("no worker is running in {} (removed a stale pid file)", dir.display());
+        println!(
+            "no worker is running in {} (removed a stale pid file)",
+            dir.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     for _ in 0..300 {

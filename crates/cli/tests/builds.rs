@@ -36,11 +36,18 @@ c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1", authz=A
 fn passing_and_failing(db: Db) {
     let master = TestMaster::start(db, "pf", CFG);
     let _worker = TestWorker::start(&master, "w1", "pw1");
-    let (status, reply) = master.rpc("api/v2/forceschedulers/force", "force", json!({"builderNames": ["ok", "bad"], "reason": "testing"}));
+    let (status, reply) = master.rpc(
+        "api/v2/forceschedulers/force",
+        "force",
+        json!({"builderNames": ["ok", "bad"], "reason": "testing"}),
+    );
     assert_eq!(status, 200, "force failed: {reply}");
     let builds = master.wait_finished_builds(2, Duration::from_secs(120));
     let results: Vec<i64> = {
-        let mut r: Vec<i64> = builds.iter().map(|b| b["results"].as_i64().unwrap_or(-1)).collect();
+        let mut r: Vec<i64> = builds
+            .iter()
+            .map(|b| b["results"].as_i64().unwrap_or(-1))
+            .collect();
         r.sort();
         r
     };
@@ -48,15 +55,30 @@ fn passing_and_failing(db: Db) {
 
     let builders = master.get("api/v2/builders");
     assert_eq!(builders["meta"]["total"], 2);
-    let ok_id = builders["builders"].as_array().unwrap().iter().find(|b| b["name"] == "ok").unwrap()["builderid"].as_i64().unwrap();
+    let ok_id = builders["builders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "ok")
+        .unwrap()["builderid"]
+        .as_i64()
+        .unwrap();
     let ok_builds = master.get(&format!("api/v2/builders/{ok_id}/builds"));
     let ok_build = &ok_builds["builds"][0];
     assert_eq!(ok_build["number"], 1);
     assert_eq!(ok_build["results"], 0);
 
     let steps = master.get(&format!("api/v2/builds/{}/steps", ok_build["buildid"]));
-    let names: Vec<&str> = steps["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["worker_preparation", "greet", "SetProperty", "show"]);
+    let names: Vec<&str> = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["worker_preparation", "greet", "SetProperty", "show"]
+    );
     let show = &steps["steps"][3];
     let logs = master.get(&format!("api/v2/steps/{}/logs", show["stepid"]));
     let log_id = logs["logs"][0]["logid"].as_i64().unwrap();
@@ -65,8 +87,16 @@ fn passing_and_failing(db: Db) {
 
     let bad_build = builds.iter().find(|b| b["results"] == 2).unwrap();
     let steps = master.get(&format!("api/v2/builds/{}/steps", bad_build["buildid"]));
-    let names: Vec<(&str, i64)> = steps["steps"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap(), s["results"].as_i64().unwrap())).collect();
-    assert_eq!(names, [("worker_preparation", 0), ("fails", 2), ("cleanup", 0)]);
+    let names: Vec<(&str, i64)> = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["results"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [("worker_preparation", 0), ("fails", 2), ("cleanup", 0)]
+    );
 }
 
 #[test]
@@ -80,7 +110,11 @@ fn passing_and_failing_builds() {
 fn force_is_refused_without_authz() {
     let cfg = CFG.replace("authz=Authz(forceBuild=True)", "authz=Authz()");
     let master = TestMaster::start(Db::Sqlite, "deny", &cfg);
-    let (status, reply) = master.rpc("api/v2/forceschedulers/force", "force", json!({"builderNames": ["ok"]}));
+    let (status, reply) = master.rpc(
+        "api/v2/forceschedulers/force",
+        "force",
+        json!({"builderNames": ["ok"]}),
+    );
     assert_eq!(status, 403, "{reply}");
     let requests = master.get("api/v2/builds");
     assert_eq!(requests["meta"]["total"], 0);

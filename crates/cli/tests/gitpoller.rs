@@ -30,16 +30,27 @@ fn commit_triggers_build(db: Db) {
     let master = TestMaster::start(db, "git", &cfg);
     let _worker = TestWorker::start(&master, "w1", "pw1");
     // The first poll records the existing head without building it.
-    wait_for(Duration::from_secs(30), "the first poll", || master.log().contains("worker attached").then_some(()));
+    wait_for(Duration::from_secs(30), "the first poll", || {
+        master.log().contains("worker attached").then_some(())
+    });
     std::thread::sleep(Duration::from_secs(3));
     std::fs::write(repo.path().join("file.txt"), "two\n").unwrap();
     git(repo.path(), &["commit", "-q", "-am", "second commit"]);
     let sha = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
     let builds = master.wait_finished_builds(1, Duration::from_secs(120));
     assert_eq!(builds[0]["results"], 0, "{builds:?}\n{}", master.log());
-    let props = master.get(&format!("api/v2/builds?buildid={}&property=got_revision&property=revision", builds[0]["buildid"]));
-    assert_eq!(props["builds"][0]["properties"]["got_revision"][0], sha.as_str());
-    assert_eq!(props["builds"][0]["properties"]["revision"][0], sha.as_str());
+    let props = master.get(&format!(
+        "api/v2/builds?buildid={}&property=got_revision&property=revision",
+        builds[0]["buildid"]
+    ));
+    assert_eq!(
+        props["builds"][0]["properties"]["got_revision"][0],
+        sha.as_str()
+    );
+    assert_eq!(
+        props["builds"][0]["properties"]["revision"][0],
+        sha.as_str()
+    );
     let changes = master.get("api/v2/changes");
     assert_eq!(changes["changes"][0]["revision"], sha.as_str());
     assert_eq!(changes["changes"][0]["comments"], "second commit");

@@ -21,9 +21,23 @@ pub(crate) struct Args<'a> {
 
 impl<'a> Args<'a> {
     /// Names the positional arguments and checks every keyword against `positional ∪ keywords`.
-    pub(crate) fn new(file: &'a str, obj: &'a Obj, positional: &[&'a str], keywords: &[&str]) -> Result<Args<'a>, ConfigError> {
-        let mut args = Args { file, obj, map: BTreeMap::new(), order: Vec::new() };
-        let given: Vec<&Py> = obj.args.iter().filter(|a| !matches!(a, Py::Ellipsis)).collect();
+    pub(crate) fn new(
+        file: &'a str,
+        obj: &'a Obj,
+        positional: &[&'a str],
+        keywords: &[&str],
+    ) -> Result<Args<'a>, ConfigError> {
+        let mut args = Args {
+            file,
+            obj,
+            map: BTreeMap::new(),
+            order: Vec::new(),
+        };
+        let given: Vec<&Py> = obj
+            .args
+            .iter()
+            .filter(|a| !matches!(a, Py::Ellipsis))
+            .collect();
         if given.len() > positional.len() {
             return Err(args.error(format!(
                 "{} takes at most {} positional arguments, got {}",
@@ -38,10 +52,16 @@ impl<'a> Args<'a> {
         }
         for (name, value) in &obj.kwargs {
             if !positional.contains(&name.as_str()) && !keywords.contains(&name.as_str()) {
-                return Err(args.error(format!("unknown keyword argument '{name}' for {}", obj.class)));
+                return Err(args.error(format!(
+                    "unknown keyword argument '{name}' for {}",
+                    obj.class
+                )));
             }
             if args.map.insert(name.as_str(), value).is_some() {
-                return Err(args.error(format!("{} got multiple values for argument '{name}'", obj.class)));
+                return Err(args.error(format!(
+                    "{} got multiple values for argument '{name}'",
+                    obj.class
+                )));
             }
             args.order.push(name.as_str());
         }
@@ -50,12 +70,20 @@ impl<'a> Args<'a> {
 
     /// An error at the call's line.
     pub(crate) fn error(&self, message: String) -> ConfigError {
-        ConfigError::Invalid { file: self.file.to_string(), line: self.obj.line, message }
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            line: self.obj.line,
+            message,
+        }
     }
 
     /// A type error: `MailNotifier: 'smtpPort' must be an int, got string`.
     pub(crate) fn type_error(&self, name: &str, expected: &str, got: &Py) -> ConfigError {
-        self.error(format!("{}: '{name}' must be {expected}, got {}", self.obj.class, got.type_name()))
+        self.error(format!(
+            "{}: '{name}' must be {expected}, got {}",
+            self.obj.class,
+            got.type_name()
+        ))
     }
 
     /// The argument, if given (an explicit `None` counts as given).
@@ -77,7 +105,10 @@ impl<'a> Args<'a> {
     pub(crate) fn req_str(&self, name: &str) -> Result<String, ConfigError> {
         match self.get(name) {
             Some(p) => self.as_str(name, p),
-            None => Err(self.error(format!("{}: missing required argument '{name}'", self.obj.class))),
+            None => Err(self.error(format!(
+                "{}: missing required argument '{name}'",
+                self.obj.class
+            ))),
         }
     }
 
@@ -160,7 +191,9 @@ impl<'a> Args<'a> {
     pub(crate) fn opt_renderable(&self, name: &str) -> Result<Option<Renderable>, ConfigError> {
         match self.get(name) {
             None => Ok(None),
-            Some(p) => to_renderable(p).map(Some).ok_or_else(|| self.type_error(name, "a string or a renderable", p)),
+            Some(p) => to_renderable(p)
+                .map(Some)
+                .ok_or_else(|| self.type_error(name, "a string or a renderable", p)),
         }
     }
 
@@ -168,12 +201,18 @@ impl<'a> Args<'a> {
     pub(crate) fn req_renderable(&self, name: &str) -> Result<Renderable, ConfigError> {
         match self.opt_renderable(name)? {
             Some(r) => Ok(r),
-            None => Err(self.error(format!("{}: missing required argument '{name}'", self.obj.class))),
+            None => Err(self.error(format!(
+                "{}: missing required argument '{name}'",
+                self.obj.class
+            ))),
         }
     }
 
     /// A dict of string keys to renderables.
-    pub(crate) fn renderable_map(&self, name: &str) -> Result<BTreeMap<String, Renderable>, ConfigError> {
+    pub(crate) fn renderable_map(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<String, Renderable>, ConfigError> {
         let Some(p) = self.get(name) else {
             return Ok(BTreeMap::new());
         };
@@ -194,7 +233,11 @@ impl<'a> Args<'a> {
     }
 
     /// A dict of plain values as properties.
-    pub(crate) fn properties(&self, name: &str, source: &str) -> Result<model::Properties, ConfigError> {
+    pub(crate) fn properties(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> Result<model::Properties, ConfigError> {
         let mut props = model::Properties::new();
         let Some(p) = self.get(name) else {
             return Ok(props);
@@ -216,7 +259,9 @@ impl<'a> Args<'a> {
 /// `@renderer` functions, and lists/dicts of those. `None` for anything else.
 pub(crate) fn to_renderable(p: &Py) -> Option<Renderable> {
     match p {
-        Py::None | Py::Bool(_) | Py::Int(_) | Py::Float(_) | Py::Str(_) => Some(Renderable::Value(to_json(p))),
+        Py::None | Py::Bool(_) | Py::Int(_) | Py::Float(_) | Py::Str(_) => {
+            Some(Renderable::Value(to_json(p)))
+        }
         Py::List(items) | Py::Tuple(items) => {
             let rendered: Option<Vec<Renderable>> = items.iter().map(to_renderable).collect();
             let rendered = rendered?;
@@ -252,17 +297,27 @@ pub(crate) fn to_renderable(p: &Py) -> Option<Renderable> {
                 Some(Renderable::Property { name, default })
             }
             "Interpolate" => {
-                let Some(Py::Str(format)) = obj.args.first().or_else(|| kw(obj, "fmtstring")) else {
+                let Some(Py::Str(format)) = obj.args.first().or_else(|| kw(obj, "fmtstring"))
+                else {
                     return None;
                 };
-                let args = obj.args.iter().skip(1).map(to_renderable).collect::<Option<Vec<_>>>()?;
+                let args = obj
+                    .args
+                    .iter()
+                    .skip(1)
+                    .map(to_renderable)
+                    .collect::<Option<Vec<_>>>()?;
                 let mut kwargs = BTreeMap::new();
                 for (k, v) in &obj.kwargs {
                     if k != "fmtstring" {
                         kwargs.insert(k.clone(), to_renderable(v)?);
                     }
                 }
-                Some(Renderable::Interpolate { format: format.clone(), args, kwargs })
+                Some(Renderable::Interpolate {
+                    format: format.clone(),
+                    args,
+                    kwargs,
+                })
             }
             "WithProperties" => {
                 let Some(Py::Str(format)) = obj.args.first() else {
@@ -277,7 +332,10 @@ pub(crate) fn to_renderable(p: &Py) -> Option<Renderable> {
                         _ => None,
                     })
                     .collect::<Option<Vec<_>>>()?;
-                Some(Renderable::WithProperties { format: format.clone(), args })
+                Some(Renderable::WithProperties {
+                    format: format.clone(),
+                    args,
+                })
             }
             "renderer" => match obj.args.first() {
                 Some(Py::Func(id)) => Some(Renderable::Function(*id)),
@@ -301,7 +359,9 @@ pub(crate) fn to_json(p: &Py) -> Json {
         Py::None | Py::Ellipsis => Json::Null,
         Py::Bool(b) => Json::Bool(*b),
         Py::Int(i) => Json::from(*i),
-        Py::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+        Py::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
         Py::Str(s) => Json::String(s.clone()),
         Py::List(items) | Py::Tuple(items) => Json::Array(items.iter().map(to_json).collect()),
         Py::Dict(entries) => {
@@ -321,8 +381,15 @@ pub(crate) fn to_json(p: &Py) -> Json {
         Py::Obj(obj) => {
             let mut map = serde_json::Map::new();
             map.insert("class".to_string(), Json::String(obj.class.clone()));
-            map.insert("args".to_string(), Json::Array(obj.args.iter().map(to_json).collect()));
-            let kwargs: serde_json::Map<String, Json> = obj.kwargs.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+            map.insert(
+                "args".to_string(),
+                Json::Array(obj.args.iter().map(to_json).collect()),
+            );
+            let kwargs: serde_json::Map<String, Json> = obj
+                .kwargs
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect();
             map.insert("kwargs".to_string(), Json::Object(kwargs));
             Json::Object(map)
         }
@@ -349,7 +416,12 @@ pub(crate) fn to_config_value(p: &Py) -> ConfigValue {
     }
     match p {
         Py::Func(id) => ConfigValue::Function(FunctionRef(*id)),
-        Py::Obj(obj) if !matches!(obj.class.as_str(), "Property" | "Interpolate" | "WithProperties" | "renderer") => {
+        Py::Obj(obj)
+            if !matches!(
+                obj.class.as_str(),
+                "Property" | "Interpolate" | "WithProperties" | "renderer"
+            ) =>
+        {
             let mut args = BTreeMap::new();
             for (i, a) in obj.args.iter().enumerate() {
                 args.insert(i.to_string(), to_config_value(a));
@@ -357,7 +429,10 @@ pub(crate) fn to_config_value(p: &Py) -> ConfigValue {
             for (k, v) in &obj.kwargs {
                 args.insert(k.clone(), to_config_value(v));
             }
-            ConfigValue::Object { kind: obj.class.clone(), args }
+            ConfigValue::Object {
+                kind: obj.class.clone(),
+                args,
+            }
         }
         other => match to_renderable(other) {
             Some(r) => ConfigValue::Renderable(r),

@@ -91,7 +91,10 @@ const MAX_DEPTH: usize = 64;
 impl<'v> Collector<'v> {
     /// An empty collector.
     pub(crate) fn new() -> Collector<'v> {
-        Collector { functions: Vec::new(), names: Vec::new() }
+        Collector {
+            functions: Vec::new(),
+            names: Vec::new(),
+        }
     }
 
     /// Copies `value` out of the heap; `Err` holds a message for a value nested too deep.
@@ -101,7 +104,9 @@ impl<'v> Collector<'v> {
 
     fn py_at(&mut self, value: Value<'v>, depth: usize) -> Result<Py, String> {
         if depth > MAX_DEPTH {
-            return Err("config values are nested too deeply (a list that contains itself?)".to_string());
+            return Err(
+                "config values are nested too deeply (a list that contains itself?)".to_string(),
+            );
         }
         if value.is_none() {
             return Ok(Py::None);
@@ -131,11 +136,17 @@ impl<'v> Collector<'v> {
             _ => {}
         }
         if let Some(list) = ListRef::from_value(value) {
-            let items = list.iter().map(|v| self.py_at(v, depth + 1)).collect::<Result<_, _>>()?;
+            let items = list
+                .iter()
+                .map(|v| self.py_at(v, depth + 1))
+                .collect::<Result<_, _>>()?;
             return Ok(Py::List(items));
         }
         if let Some(tuple) = TupleRef::from_value(value) {
-            let items = tuple.iter().map(|v| self.py_at(v, depth + 1)).collect::<Result<_, _>>()?;
+            let items = tuple
+                .iter()
+                .map(|v| self.py_at(v, depth + 1))
+                .collect::<Result<_, _>>()?;
             return Ok(Py::Tuple(items));
         }
         if let Some(dict) = DictRef::from_value(value) {
@@ -165,7 +176,13 @@ impl<'v> Collector<'v> {
                 Py::List(items) => items,
                 _ => Vec::new(),
             };
-            return Ok(Py::Obj(Rc::new(Obj { class: object.class.clone(), line: object.line, args, kwargs, steps })));
+            return Ok(Py::Obj(Rc::new(Obj {
+                class: object.class.clone(),
+                line: object.line,
+                args,
+                kwargs,
+                steps,
+            })));
         }
         if let Some(builtin) = Builtin::from_value(value) {
             return Ok(match builtin.class {
@@ -203,4 +220,3 @@ impl<'v> Collector<'v> {
         (self.functions.len() - 1) as u32
     }
 }
-

@@ -57,22 +57,41 @@ pub(crate) struct Converter<'a> {
 
 impl<'a> Converter<'a> {
     fn at(&self, line: u32, message: String) -> ConfigError {
-        ConfigError::Invalid { file: self.file.to_string(), line, message }
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            line,
+            message,
+        }
     }
 
     fn key_error(&self, key: &str, message: String) -> ConfigError {
-        self.at(KeyLines { source: self.source }.line(key), message)
+        self.at(
+            KeyLines {
+                source: self.source,
+            }
+            .line(key),
+            message,
+        )
     }
 
     /// Converts and validates the whole config.
     pub(crate) fn master_config(&self, config: &Py) -> Result<MasterConfig, ConfigError> {
         let Py::Dict(entries) = config else {
-            return Err(self.at(1, format!("BuildmasterConfig must be a dict, got {}", config.type_name())));
+            return Err(self.at(
+                1,
+                format!(
+                    "BuildmasterConfig must be a dict, got {}",
+                    config.type_name()
+                ),
+            ));
         };
         let mut cfg = MasterConfig::default();
         for (key, value) in entries {
             let Py::Str(key) = key else {
-                return Err(self.at(1, format!("config keys must be strings, got {}", key.type_name())));
+                return Err(self.at(
+                    1,
+                    format!("config keys must be strings, got {}", key.type_name()),
+                ));
             };
             self.apply_key(&mut cfg, key, value)?;
         }
@@ -83,7 +102,10 @@ impl<'a> Converter<'a> {
     fn expect_str(&self, key: &str, value: &Py) -> Result<String, ConfigError> {
         match value {
             Py::Str(s) => Ok(s.clone()),
-            other => Err(self.key_error(key, format!("c['{key}'] must be a string, got {}", other.type_name()))),
+            other => Err(self.key_error(
+                key,
+                format!("c['{key}'] must be a string, got {}", other.type_name()),
+            )),
         }
     }
 
@@ -91,22 +113,46 @@ impl<'a> Converter<'a> {
         match value {
             Py::None => Ok(None),
             Py::Int(i) if *i >= 0 => Ok(Some(*i as u64)),
-            other => Err(self.key_error(key, format!("c['{key}'] must be a non-negative int, got {}", other.type_name()))),
+            other => Err(self.key_error(
+                key,
+                format!(
+                    "c['{key}'] must be a non-negative int, got {}",
+                    other.type_name()
+                ),
+            )),
         }
     }
 
     fn expect_list<'p>(&self, key: &str, value: &'p Py) -> Result<&'p [Py], ConfigError> {
         match value {
             Py::List(items) | Py::Tuple(items) => Ok(items),
-            other => Err(self.key_error(key, format!("c['{key}'] must be a list, got {}", other.type_name()))),
+            other => Err(self.key_error(
+                key,
+                format!("c['{key}'] must be a list, got {}", other.type_name()),
+            )),
         }
     }
 
-    fn expect_obj<'p>(&self, key: &str, value: &'p Py, classes: &[&str], what: &str) -> Result<&'p Obj, ConfigError> {
+    fn expect_obj<'p>(
+        &self,
+        key: &str,
+        value: &'p Py,
+        classes: &[&str],
+        what: &str,
+    ) -> Result<&'p Obj, ConfigError> {
         match value {
             Py::Obj(obj) if classes.contains(&obj.class.as_str()) => Ok(obj),
-            Py::Obj(obj) => Err(self.at(obj.line, format!("c['{key}'] entries must be {what}, got {}", obj.class))),
-            other => Err(self.key_error(key, format!("c['{key}'] entries must be {what}, got {}", other.type_name()))),
+            Py::Obj(obj) => Err(self.at(
+                obj.line,
+                format!("c['{key}'] entries must be {what}, got {}", obj.class),
+            )),
+            other => Err(self.key_error(
+                key,
+                format!(
+                    "c['{key}'] entries must be {what}, got {}",
+                    other.type_name()
+                ),
+            )),
         }
     }
 
@@ -123,7 +169,8 @@ impl<'a> Converter<'a> {
             }
             "workers" | "slaves" => {
                 for item in self.expect_list(key, value)? {
-                    let obj = self.expect_obj(key, item, &["Worker", "BuildSlave"], "Worker objects")?;
+                    let obj =
+                        self.expect_obj(key, item, &["Worker", "BuildSlave"], "Worker objects")?;
                     cfg.workers.push(self.worker(obj)?);
                 }
             }
@@ -131,7 +178,8 @@ impl<'a> Converter<'a> {
             "slavePortnum" => cfg.worker_port = Some(self.listen_value(key, value)?),
             "builders" => {
                 for item in self.expect_list(key, value)? {
-                    let obj = self.expect_obj(key, item, &["BuilderConfig"], "BuilderConfig objects")?;
+                    let obj =
+                        self.expect_obj(key, item, &["BuilderConfig"], "BuilderConfig objects")?;
                     cfg.builders.push(self.builder(obj)?);
                 }
             }
@@ -147,7 +195,8 @@ impl<'a> Converter<'a> {
                     single => std::slice::from_ref(single),
                 };
                 for item in items {
-                    let obj = self.expect_obj(key, item, &["GitPoller", "SVNPoller"], "change sources")?;
+                    let obj =
+                        self.expect_obj(key, item, &["GitPoller", "SVNPoller"], "change sources")?;
                     cfg.change_sources.push(self.change_source(obj)?);
                 }
             }
@@ -162,15 +211,22 @@ impl<'a> Converter<'a> {
             }
             "db" => {
                 let Py::Dict(entries) = value else {
-                    return Err(self.key_error(key, format!("c['db'] must be a dict, got {}", value.type_name())));
+                    return Err(self.key_error(
+                        key,
+                        format!("c['db'] must be a dict, got {}", value.type_name()),
+                    ));
                 };
                 for (k, v) in entries {
                     match (k, v) {
-                        (Py::Str(k), v) if k == "db_url" => cfg.db_url = Some(self.expect_str("db_url", v)?),
+                        (Py::Str(k), v) if k == "db_url" => {
+                            cfg.db_url = Some(self.expect_str("db_url", v)?)
+                        }
                         (Py::Str(k), _) if k == "db_poll_interval" => {}
                         (k, _) => {
                             let name = to_json(k);
-                            return Err(self.key_error(key, format!("unknown key {name} in c['db']")));
+                            return Err(
+                                self.key_error(key, format!("unknown key {name} in c['db']"))
+                            );
                         }
                     }
                 }
@@ -179,13 +235,19 @@ impl<'a> Converter<'a> {
             "www" => self.www_dict(value, &mut cfg.www)?,
             "properties" => {
                 let Py::Dict(entries) = value else {
-                    return Err(self.key_error(key, format!("c['properties'] must be a dict, got {}", value.type_name())));
+                    return Err(self.key_error(
+                        key,
+                        format!("c['properties'] must be a dict, got {}", value.type_name()),
+                    ));
                 };
                 for (k, v) in entries {
                     let Py::Str(k) = k else {
-                        return Err(self.key_error(key, "property names must be strings".to_string()));
+                        return Err(
+                            self.key_error(key, "property names must be strings".to_string())
+                        );
                     };
-                    cfg.properties.set(k.clone(), to_json(v), "Global Configuration");
+                    cfg.properties
+                        .set(k.clone(), to_json(v), "Global Configuration");
                 }
             }
             "logMaxSize" => cfg.log_max_size = self.expect_u64(key, value)?,
@@ -200,13 +262,18 @@ impl<'a> Converter<'a> {
                     other => {
                         return Err(self.key_error(
                             key,
-                            format!("c['collapseRequests'] must be a bool or a function, got {}", other.type_name()),
+                            format!(
+                                "c['collapseRequests'] must be a bool or a function, got {}",
+                                other.type_name()
+                            ),
                         ))
                     }
                 }
             }
             k if IGNORED_KEYS.contains(&k) => {}
-            other => return Err(self.key_error(other, format!("unknown configuration key '{other}'"))),
+            other => {
+                return Err(self.key_error(other, format!("unknown configuration key '{other}'")))
+            }
         }
         Ok(())
     }
@@ -214,7 +281,10 @@ impl<'a> Converter<'a> {
     /// `c['protocols'] = {'pb': {'port': N}}`.
     fn protocols(&self, key: &str, value: &Py) -> Result<Option<Listen>, ConfigError> {
         let Py::Dict(entries) = value else {
-            return Err(self.key_error(key, format!("c['protocols'] must be a dict, got {}", value.type_name())));
+            return Err(self.key_error(
+                key,
+                format!("c['protocols'] must be a dict, got {}", value.type_name()),
+            ));
         };
         let mut listen = None;
         for (proto, options) in entries {
@@ -225,13 +295,21 @@ impl<'a> Converter<'a> {
                 return Err(self.key_error(key, format!("unknown worker protocol '{proto}'")));
             }
             let Py::Dict(options) = options else {
-                return Err(self.key_error(key, format!("c['protocols']['{proto}'] must be a dict")));
+                return Err(
+                    self.key_error(key, format!("c['protocols']['{proto}'] must be a dict"))
+                );
             };
             for (k, v) in options {
                 match k {
                     Py::Str(k) if k == "port" => listen = Some(self.listen_value(key, v)?),
                     other => {
-                        return Err(self.key_error(key, format!("unknown option {} in c['protocols']['{proto}']", to_json(other))))
+                        return Err(self.key_error(
+                            key,
+                            format!(
+                                "unknown option {} in c['protocols']['{proto}']",
+                                to_json(other)
+                            ),
+                        ))
                     }
                 }
             }
@@ -262,7 +340,9 @@ impl<'a> Converter<'a> {
             ],
         )?;
         let max_builds = match args.opt_u64("max_builds")? {
-            Some(n) => Some(u32::try_from(n).map_err(|_| args.error("max_builds is too large".to_string()))?),
+            Some(n) => Some(
+                u32::try_from(n).map_err(|_| args.error("max_builds is too large".to_string()))?,
+            ),
             None => None,
         };
         Ok(WorkerConfig {
@@ -277,14 +357,24 @@ impl<'a> Converter<'a> {
     }
 
     fn location(&self, obj: &Obj) -> Location {
-        Location { file: self.file.to_string(), line: obj.line }
+        Location {
+            file: self.file.to_string(),
+            line: obj.line,
+        }
     }
 
     fn builder(&self, obj: &Obj) -> Result<BuilderConfig, ConfigError> {
         let args = Args::new(
             self.file,
             obj,
-            &["name", "workername", "workernames", "builddir", "workerbuilddir", "factory"],
+            &[
+                "name",
+                "workername",
+                "workernames",
+                "builddir",
+                "workerbuilddir",
+                "factory",
+            ],
             &[
                 "slavename",
                 "slavenames",
@@ -313,7 +403,9 @@ impl<'a> Converter<'a> {
         let factory = match args.get("factory") {
             Some(Py::Obj(f)) if f.class == "BuildFactory" => self.factory(f)?,
             Some(other) => return Err(args.type_error("factory", "a BuildFactory", other)),
-            None => return Err(args.error(format!("BuilderConfig: builder '{name}' has no factory"))),
+            None => {
+                return Err(args.error(format!("BuilderConfig: builder '{name}' has no factory")))
+            }
         };
         let category = args.opt_str("category")?;
         let mut tags = args.str_list("tags")?;
@@ -326,7 +418,9 @@ impl<'a> Converter<'a> {
             None => Collapse::Inherit,
             Some((_, Py::Bool(b))) => Collapse::Bool(*b),
             Some((_, Py::Func(id))) => Collapse::Function(FunctionRef(*id)),
-            Some((name, other)) => return Err(args.type_error(name, "a bool or a function", other)),
+            Some((name, other)) => {
+                return Err(args.type_error(name, "a bool or a function", other))
+            }
         };
         let next_worker = match args.first(&["nextWorker", "nextSlave"]) {
             None => None,
@@ -380,18 +474,48 @@ impl<'a> Converter<'a> {
             "Git" => (&["repourl", "branch", "mode", "method"], GIT_OPTIONS),
             "SetProperty" => (&["property", "value"], &[]),
             "SetPropertyFromCommand" => (&[], &["property", "extract_fn", "strip", "command"]),
-            "FileUpload" => (&["workersrc", "masterdest"], &["slavesrc", "workdir", "maxsize", "blocksize", "mode", "keepstamp", "url", "urlText"]),
-            "FileDownload" => (&["mastersrc", "workerdest"], &["slavedest", "workdir", "maxsize", "blocksize", "mode"]),
-            "StringDownload" => (&["s", "workerdest"], &["slavedest", "workdir", "maxsize", "blocksize", "mode"]),
+            "FileUpload" => (
+                &["workersrc", "masterdest"],
+                &[
+                    "slavesrc",
+                    "workdir",
+                    "maxsize",
+                    "blocksize",
+                    "mode",
+                    "keepstamp",
+                    "url",
+                    "urlText",
+                ],
+            ),
+            "FileDownload" => (
+                &["mastersrc", "workerdest"],
+                &["slavedest", "workdir", "maxsize", "blocksize", "mode"],
+            ),
+            "StringDownload" => (
+                &["s", "workerdest"],
+                &["slavedest", "workdir", "maxsize", "blocksize", "mode"],
+            ),
             "Trigger" => (
                 &["schedulerNames"],
-                &["waitForFinish", "set_properties", "copy_properties", "updateSourceStamp", "alwaysUseLatest", "sourceStamp", "sourceStamps", "parent_relationship"],
+                &[
+                    "waitForFinish",
+                    "set_properties",
+                    "copy_properties",
+                    "updateSourceStamp",
+                    "alwaysUseLatest",
+                    "sourceStamp",
+                    "sourceStamps",
+                    "parent_relationship",
+                ],
             ),
             other => return Err(self.at(obj.line, format!("{other} is not a build step"))),
         };
         let mut keywords: Vec<&str> = COMMON_STEP_OPTIONS.to_vec();
         keywords.extend_from_slice(extra);
-        if matches!(obj.class.as_str(), "ShellCommand" | "Compile" | "Test" | "SetPropertyFromCommand") {
+        if matches!(
+            obj.class.as_str(),
+            "ShellCommand" | "Compile" | "Test" | "SetPropertyFromCommand"
+        ) {
             keywords.extend_from_slice(SHELL_OPTIONS);
         }
         if obj.class == "Compile" {
@@ -411,7 +535,9 @@ impl<'a> Converter<'a> {
             _ => ("trigger", false),
         };
         let common = StepCommon {
-            name: args.opt_str("name")?.unwrap_or_else(|| default_name.to_string()),
+            name: args
+                .opt_str("name")?
+                .unwrap_or_else(|| default_name.to_string()),
             description: self.text_list(&args, "description")?,
             description_done: self.text_list(&args, "descriptionDone")?,
             halt_on_failure: args.bool_or("haltOnFailure", halt)?,
@@ -426,22 +552,34 @@ impl<'a> Converter<'a> {
         };
         let kind = match obj.class.as_str() {
             "ShellCommand" => StepKind::Shell(self.shell(&args, true)?),
-            "Compile" => StepKind::Compile { shell: self.shell(&args, true)?, warning_pattern: args.opt_str("warningPattern")? },
-            "Test" => StepKind::Test { shell: self.shell(&args, true)? },
+            "Compile" => StepKind::Compile {
+                shell: self.shell(&args, true)?,
+                warning_pattern: args.opt_str("warningPattern")?,
+            },
+            "Test" => StepKind::Test {
+                shell: self.shell(&args, true)?,
+            },
             "Git" => StepKind::Git {
                 repourl: args.req_renderable("repourl")?,
                 branch: args.opt_renderable("branch")?,
-                mode: args.opt_str("mode")?.unwrap_or_else(|| "incremental".to_string()),
+                mode: args
+                    .opt_str("mode")?
+                    .unwrap_or_else(|| "incremental".to_string()),
                 method: args.opt_str("method")?,
                 workdir: args.opt_renderable("workdir")?,
                 codebase: args.opt_str("codebase")?.unwrap_or_default(),
             },
-            "SetProperty" => StepKind::SetProperty { property: args.req_str("property")?, value: args.req_renderable("value")? },
+            "SetProperty" => StepKind::SetProperty {
+                property: args.req_str("property")?,
+                value: args.req_renderable("value")?,
+            },
             "SetPropertyFromCommand" => {
                 let property = args.opt_str("property")?;
                 let extract_fn = args.opt_func("extract_fn")?;
                 if property.is_none() && extract_fn.is_none() {
-                    return Err(args.error("SetPropertyFromCommand needs property= or extract_fn=".to_string()));
+                    return Err(args.error(
+                        "SetPropertyFromCommand needs property= or extract_fn=".to_string(),
+                    ));
                 }
                 StepKind::SetPropertyFromCommand {
                     shell: self.shell(&args, true)?,
@@ -482,19 +620,29 @@ impl<'a> Converter<'a> {
         Ok(StepConfig { common, kind })
     }
 
-    fn aliased_renderable(&self, args: &Args<'_>, names: &[&str]) -> Result<Renderable, ConfigError> {
+    fn aliased_renderable(
+        &self,
+        args: &Args<'_>,
+        names: &[&str],
+    ) -> Result<Renderable, ConfigError> {
         for name in names {
             if let Some(r) = args.opt_renderable(name)? {
                 return Ok(r);
             }
         }
-        Err(args.error(format!("{}: missing required argument '{}'", args.obj.class, names.first().copied().unwrap_or(""))))
+        Err(args.error(format!(
+            "{}: missing required argument '{}'",
+            args.obj.class,
+            names.first().copied().unwrap_or("")
+        )))
     }
 
     fn mode(&self, args: &Args<'_>) -> Result<Option<u32>, ConfigError> {
         match args.opt_u64("mode")? {
             None => Ok(None),
-            Some(m) => u32::try_from(m).map(Some).map_err(|_| args.error("mode is too large".to_string())),
+            Some(m) => u32::try_from(m)
+                .map(Some)
+                .map_err(|_| args.error("mode is too large".to_string())),
         }
     }
 
@@ -505,7 +653,12 @@ impl<'a> Converter<'a> {
         }
     }
 
-    fn condition(&self, args: &Args<'_>, name: &str, default: bool) -> Result<Condition, ConfigError> {
+    fn condition(
+        &self,
+        args: &Args<'_>,
+        name: &str,
+        default: bool,
+    ) -> Result<Condition, ConfigError> {
         match args.get(name) {
             None => Ok(Condition::Always(default)),
             Some(Py::Bool(b)) => Ok(Condition::Always(*b)),
@@ -517,7 +670,12 @@ impl<'a> Converter<'a> {
     fn shell(&self, args: &Args<'_>, required: bool) -> Result<ShellOptions, ConfigError> {
         let command = match args.opt_renderable("command")? {
             Some(c) => c,
-            None if required => return Err(args.error(format!("{}: missing required argument 'command'", args.obj.class))),
+            None if required => {
+                return Err(args.error(format!(
+                    "{}: missing required argument 'command'",
+                    args.obj.class
+                )))
+            }
             None => Renderable::Value(Json::Null),
         };
         let mut logfiles = BTreeMap::new();
@@ -540,10 +698,17 @@ impl<'a> Converter<'a> {
             Some(Py::Dict(entries)) => {
                 for (k, v) in entries {
                     let (Py::Int(code), Py::Int(result)) = (k, v) else {
-                        return Err(args.type_error("decodeRC", "a dict of ints to result codes", v));
+                        return Err(args.type_error(
+                            "decodeRC",
+                            "a dict of ints to result codes",
+                            v,
+                        ));
                     };
                     let Some(result) = model::Results::from_code(*result) else {
-                        return Err(args.error(format!("{}: decodeRC maps {code} to unknown result {result}", args.obj.class)));
+                        return Err(args.error(format!(
+                            "{}: decodeRC maps {code} to unknown result {result}",
+                            args.obj.class
+                        )));
                     };
                     decode_rc.insert(*code, result);
                 }
@@ -577,17 +742,74 @@ impl<'a> Converter<'a> {
     fn scheduler(&self, obj: &Obj) -> Result<SchedulerConfig, ConfigError> {
         let class = obj.class.as_str();
         let (positional, extra): (&[&str], &[&str]) = match class {
-            "SingleBranchScheduler" => (&["name"], &["change_filter", "branch", "treeStableTimer", "fileIsImportant", "onlyImportant", "categories"]),
-            "AnyBranchScheduler" => (&["name"], &["change_filter", "branches", "treeStableTimer", "fileIsImportant", "onlyImportant", "categories"]),
-            "ForceScheduler" => (&["name"], &["reason", "username", "buttonName", "label", "branch", "revision", "repository", "project"]),
-            "Periodic" => (&["name", "builderNames", "periodicBuildTimer"], &["branch", "onlyImportant"]),
+            "SingleBranchScheduler" => (
+                &["name"],
+                &[
+                    "change_filter",
+                    "branch",
+                    "treeStableTimer",
+                    "fileIsImportant",
+                    "onlyImportant",
+                    "categories",
+                ],
+            ),
+            "AnyBranchScheduler" => (
+                &["name"],
+                &[
+                    "change_filter",
+                    "branches",
+                    "treeStableTimer",
+                    "fileIsImportant",
+                    "onlyImportant",
+                    "categories",
+                ],
+            ),
+            "ForceScheduler" => (
+                &["name"],
+                &[
+                    "reason",
+                    "username",
+                    "buttonName",
+                    "label",
+                    "branch",
+                    "revision",
+                    "repository",
+                    "project",
+                ],
+            ),
+            "Periodic" => (
+                &["name", "builderNames", "periodicBuildTimer"],
+                &["branch", "onlyImportant"],
+            ),
             "Nightly" => (
-                &["name", "builderNames", "minute", "hour", "dayOfMonth", "month", "dayOfWeek"],
-                &["branch", "onlyIfChanged", "change_filter", "fileIsImportant", "onlyImportant"],
+                &[
+                    "name",
+                    "builderNames",
+                    "minute",
+                    "hour",
+                    "dayOfMonth",
+                    "month",
+                    "dayOfWeek",
+                ],
+                &[
+                    "branch",
+                    "onlyIfChanged",
+                    "change_filter",
+                    "fileIsImportant",
+                    "onlyImportant",
+                ],
             ),
             _ => (&["name", "builderNames"], &[]),
         };
-        let mut keywords: Vec<&str> = vec!["name", "builderNames", "properties", "codebases", "reason", "createAbsoluteSourceStamps", "priority"];
+        let mut keywords: Vec<&str> = vec![
+            "name",
+            "builderNames",
+            "properties",
+            "codebases",
+            "reason",
+            "createAbsoluteSourceStamps",
+            "priority",
+        ];
         keywords.extend_from_slice(extra);
         let args = Args::new(self.file, obj, positional, &keywords)?;
         let name = args.req_str("name")?;
@@ -605,7 +827,9 @@ impl<'a> Converter<'a> {
                             Py::Dict(fields) => fields
                                 .iter()
                                 .find_map(|(fk, fv)| match (fk, fv) {
-                                    (Py::Str(fk), Py::Str(fv)) if fk == "repository" => Some(fv.clone()),
+                                    (Py::Str(fk), Py::Str(fv)) if fk == "repository" => {
+                                        Some(fv.clone())
+                                    }
                                     _ => None,
                                 })
                                 .unwrap_or_default(),
@@ -633,7 +857,12 @@ impl<'a> Converter<'a> {
             "AnyBranchScheduler" => {
                 let mut change_filter = self.scheduler_filter(&args)?;
                 if let Some(p) = args.get("branches") {
-                    change_filter.branch = Some(args.as_str_list("branches", p)?.into_iter().map(Some).collect());
+                    change_filter.branch = Some(
+                        args.as_str_list("branches", p)?
+                            .into_iter()
+                            .map(Some)
+                            .collect(),
+                    );
                 }
                 SchedulerKind::AnyBranch {
                     change_filter,
@@ -644,9 +873,14 @@ impl<'a> Converter<'a> {
             "ForceScheduler" => self.force_scheduler(&args)?,
             "Periodic" => {
                 let Some(period) = args.opt_u64("periodicBuildTimer")? else {
-                    return Err(args.error("Periodic: missing required argument 'periodicBuildTimer'".to_string()));
+                    return Err(args.error(
+                        "Periodic: missing required argument 'periodicBuildTimer'".to_string(),
+                    ));
                 };
-                SchedulerKind::Periodic { period, branch: args.opt_str("branch")? }
+                SchedulerKind::Periodic {
+                    period,
+                    branch: args.opt_str("branch")?,
+                }
             }
             "Nightly" => SchedulerKind::Nightly {
                 minute: self.cron_field(&args, "minute", Some(vec![0]), 0..=59)?,
@@ -678,13 +912,20 @@ impl<'a> Converter<'a> {
         let mut filter = match args.get("change_filter") {
             None => ChangeFilterConfig::default(),
             Some(Py::Obj(obj)) if obj.class == "ChangeFilter" => self.change_filter(obj)?,
-            Some(Py::Func(id)) => ChangeFilterConfig { filter_fn: Some(FunctionRef(*id)), ..Default::default() },
+            Some(Py::Func(id)) => ChangeFilterConfig {
+                filter_fn: Some(FunctionRef(*id)),
+                ..Default::default()
+            },
             Some(other) => return Err(args.type_error("change_filter", "a ChangeFilter", other)),
         };
         if let Some(p) = args.raw("branch") {
             filter.branch = Some(match p {
                 Py::None => vec![None],
-                other => args.as_str_list("branch", other)?.into_iter().map(Some).collect(),
+                other => args
+                    .as_str_list("branch", other)?
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
             });
         }
         if let Some(p) = args.get("categories") {
@@ -698,12 +939,24 @@ impl<'a> Converter<'a> {
             self.file,
             obj,
             &["filter_fn"],
-            &["branch", "branch_re", "project", "repository", "category", "codebase"],
+            &[
+                "branch",
+                "branch_re",
+                "project",
+                "repository",
+                "category",
+                "codebase",
+            ],
         )?;
         let branch = match args.raw("branch") {
             None => None,
             Some(Py::None) => Some(vec![None]),
-            Some(p) => Some(args.as_str_list("branch", p)?.into_iter().map(Some).collect()),
+            Some(p) => Some(
+                args.as_str_list("branch", p)?
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+            ),
         };
         let list = |name: &str| -> Result<Option<Vec<String>>, ConfigError> {
             match args.get(name) {
@@ -806,11 +1059,19 @@ impl<'a> Converter<'a> {
                         Py::Obj(obj) if obj.class == "CodebaseParameter" => {
                             codebase_fields.extend(self.codebase_parameter(obj)?);
                         }
-                        other => return Err(args.type_error("codebases", "a list of CodebaseParameter", other)),
+                        other => {
+                            return Err(args.type_error(
+                                "codebases",
+                                "a list of CodebaseParameter",
+                                other,
+                            ))
+                        }
                     }
                 }
             }
-            Some(other) => return Err(args.type_error("codebases", "a list of CodebaseParameter", other)),
+            Some(other) => {
+                return Err(args.type_error("codebases", "a list of CodebaseParameter", other))
+            }
         }
         let mut properties = Vec::new();
         if let Some(p) = args.get("properties") {
@@ -832,7 +1093,20 @@ impl<'a> Converter<'a> {
     }
 
     fn codebase_parameter(&self, obj: &Obj) -> Result<Vec<ForceParameter>, ConfigError> {
-        let args = Args::new(self.file, obj, &["codebase"], &["name", "label", "branch", "revision", "repository", "project", "patch"])?;
+        let args = Args::new(
+            self.file,
+            obj,
+            &["codebase"],
+            &[
+                "name",
+                "label",
+                "branch",
+                "revision",
+                "repository",
+                "project",
+                "patch",
+            ],
+        )?;
         let codebase = args.opt_str("codebase")?.unwrap_or_default();
         let mut fields = Vec::new();
         for field in ["branch", "revision", "repository", "project"] {
@@ -849,7 +1123,13 @@ impl<'a> Converter<'a> {
     }
 
     /// A `StringParameter(...)`-style object (or a plain value for a fixed field).
-    fn force_parameter(&self, parent: &Args<'_>, arg: &str, p: &Py, default_name: Option<&str>) -> Result<ForceParameter, ConfigError> {
+    fn force_parameter(
+        &self,
+        parent: &Args<'_>,
+        arg: &str,
+        p: &Py,
+        default_name: Option<&str>,
+    ) -> Result<ForceParameter, ConfigError> {
         let obj = match p {
             Py::Obj(obj) if PARAMETERS.contains(&obj.class.as_str()) => obj,
             Py::Str(_) | Py::Int(_) | Py::Bool(_) => {
@@ -864,21 +1144,38 @@ impl<'a> Converter<'a> {
                     regex: None,
                 });
             }
-            other => return Err(parent.type_error(arg, "a parameter such as StringParameter", other)),
+            other => {
+                return Err(parent.type_error(arg, "a parameter such as StringParameter", other))
+            }
         };
         let args = Args::new(
             self.file,
             obj,
             &["name"],
             &[
-                "label", "default", "required", "size", "regex", "strict", "choices", "multiple", "cols", "rows", "maxsize",
-                "need_email", "tablabel", "hide", "autopopulate",
+                "label",
+                "default",
+                "required",
+                "size",
+                "regex",
+                "strict",
+                "choices",
+                "multiple",
+                "cols",
+                "rows",
+                "maxsize",
+                "need_email",
+                "tablabel",
+                "hide",
+                "autopopulate",
             ],
         )?;
         let name = match (args.opt_str("name")?, default_name) {
             (Some(n), _) => n,
             (None, Some(d)) => d.to_string(),
-            (None, None) => return Err(args.error(format!("{}: missing required argument 'name'", obj.class))),
+            (None, None) => {
+                return Err(args.error(format!("{}: missing required argument 'name'", obj.class)))
+            }
         };
         let kind = match obj.class.as_str() {
             "IntParameter" => "int",
@@ -924,9 +1221,24 @@ impl<'a> Converter<'a> {
                 obj,
                 &["repourl"],
                 &[
-                    "branches", "branch", "pollInterval", "pollinterval", "pollAtLaunch", "workdir", "project", "category",
-                    "gitbin", "usetimestamps", "encoding", "only_tags", "buildPushesWithNoCommits", "fetch_refspec", "sshPrivateKey",
-                    "sshHostKey", "pollRandomDelayMin", "pollRandomDelayMax",
+                    "branches",
+                    "branch",
+                    "pollInterval",
+                    "pollinterval",
+                    "pollAtLaunch",
+                    "workdir",
+                    "project",
+                    "category",
+                    "gitbin",
+                    "usetimestamps",
+                    "encoding",
+                    "only_tags",
+                    "buildPushesWithNoCommits",
+                    "fetch_refspec",
+                    "sshPrivateKey",
+                    "sshHostKey",
+                    "pollRandomDelayMin",
+                    "pollRandomDelayMax",
                 ],
             )?;
             let (branches, all_branches) = match args.get("branches") {
@@ -951,19 +1263,36 @@ impl<'a> Converter<'a> {
             obj,
             &["svnurl", "split_file"],
             &[
-                "repourl", "svnuser", "svnpasswd", "pollInterval", "pollinterval", "histmax", "svnbin", "revlinktmpl", "cachepath",
-                "project", "pollAtLaunch", "extra_args", "category",
+                "repourl",
+                "svnuser",
+                "svnpasswd",
+                "pollInterval",
+                "pollinterval",
+                "histmax",
+                "svnbin",
+                "revlinktmpl",
+                "cachepath",
+                "project",
+                "pollAtLaunch",
+                "extra_args",
+                "category",
             ],
         )?;
         let svnurl = match args.first(&["svnurl", "repourl"]) {
             Some((name, p)) => args.as_str(name, p)?,
-            None => return Err(args.error("SVNPoller: missing required argument 'svnurl'".to_string())),
+            None => {
+                return Err(args.error("SVNPoller: missing required argument 'svnurl'".to_string()))
+            }
         };
         let split_file = match args.get("split_file") {
             None => None,
-            Some(Py::Builtin(name)) if name == "split_file_alwaystrunk" => Some(SplitFile::AlwaysTrunk),
+            Some(Py::Builtin(name)) if name == "split_file_alwaystrunk" => {
+                Some(SplitFile::AlwaysTrunk)
+            }
             Some(Py::Builtin(name)) if name == "split_file_branches" => Some(SplitFile::Branches),
-            Some(Py::Builtin(name)) if name == "split_file_projects_branches" => Some(SplitFile::ProjectsBranches),
+            Some(Py::Builtin(name)) if name == "split_file_projects_branches" => {
+                Some(SplitFile::ProjectsBranches)
+            }
             Some(Py::Func(id)) => Some(SplitFile::Function(FunctionRef(*id))),
             Some(other) => return Err(args.type_error("split_file", "a function", other)),
         };
@@ -993,7 +1322,10 @@ impl<'a> Converter<'a> {
         let args = Args::new(self.file, obj, spec.positional, &names)?;
         for required in spec.required {
             if args.get(required).is_none() {
-                return Err(args.error(format!("{}: missing required argument '{required}'", obj.class)));
+                return Err(args.error(format!(
+                    "{}: missing required argument '{required}'",
+                    obj.class
+                )));
             }
         }
         let mut out = BTreeMap::new();
@@ -1001,11 +1333,20 @@ impl<'a> Converter<'a> {
             let Some(p) = args.get(name) else {
                 continue;
             };
-            let ty = spec.args.iter().find(|(n, _)| n == name).map(|(_, t)| *t).unwrap_or(Ty::Any);
+            let ty = spec
+                .args
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| *t)
+                .unwrap_or(Ty::Any);
             check_type(&args, name, p, ty)?;
             out.insert(name.to_string(), to_config_value(p));
         }
-        Ok(StatusTargetConfig { kind: obj.class.clone(), args: out, location: self.location(obj) })
+        Ok(StatusTargetConfig {
+            kind: obj.class.clone(),
+            args: out,
+            location: self.location(obj),
+        })
     }
 
     /// `WebStatus(...)` / `Waterfall(...)`: merged into the web settings.
@@ -1016,11 +1357,18 @@ impl<'a> Converter<'a> {
             let Some(p) = args.get(name) else {
                 continue;
             };
-            let ty = WEBSTATUS_ARGS.iter().find(|(n, _)| n == name).map(|(_, t)| *t).unwrap_or(Ty::Any);
+            let ty = WEBSTATUS_ARGS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| *t)
+                .unwrap_or(Ty::Any);
             check_type(&args, name, p, ty)?;
             match *name {
                 "http_port" => {
-                    www.listen = Some(parse_listen(p).map_err(|m| args.error(format!("{}: 'http_port': {m}", obj.class)))?)
+                    www.listen = Some(
+                        parse_listen(p)
+                            .map_err(|m| args.error(format!("{}: 'http_port': {m}", obj.class)))?,
+                    )
                 }
                 "authz" => match p {
                     Py::Obj(a) if a.class == "Authz" => www.authz = self.authz(a)?,
@@ -1035,16 +1383,14 @@ impl<'a> Converter<'a> {
                 "logRotateLength" | "rotateLength" => {
                     www.options.insert("rotateLength".to_string(), to_json(p));
                 }
-                other => {
-                    match p {
-                        Py::Func(id) => {
-                            www.functions.insert(other.to_string(), FunctionRef(*id));
-                        }
-                        _ => {
-                            www.options.insert(other.to_string(), to_json(p));
-                        }
+                other => match p {
+                    Py::Func(id) => {
+                        www.functions.insert(other.to_string(), FunctionRef(*id));
                     }
-                }
+                    _ => {
+                        www.options.insert(other.to_string(), to_json(p));
+                    }
+                },
             }
         }
         Ok(())
@@ -1063,7 +1409,13 @@ impl<'a> Converter<'a> {
                 Py::Bool(true) => Json::Object(serde_json::Map::new()),
                 Py::Bool(false) => continue,
                 Py::Dict(_) => to_json(v),
-                other => return Err(args.type_error("change_hook_dialects", "a dict of True or dicts", other)),
+                other => {
+                    return Err(args.type_error(
+                        "change_hook_dialects",
+                        "a dict of True or dicts",
+                        other,
+                    ))
+                }
             };
             out.insert(k.clone(), value);
         }
@@ -1082,7 +1434,10 @@ impl<'a> Converter<'a> {
     fn check_file(&self, line: u32, path: &str, what: &str) -> Result<(), ConfigError> {
         let full = self.basedir.join(path);
         if !full.is_file() {
-            return Err(self.at(line, format!("{what}: file '{}' does not exist", full.display())));
+            return Err(self.at(
+                line,
+                format!("{what}: file '{}' does not exist", full.display()),
+            ));
         }
         Ok(())
     }
@@ -1101,7 +1456,9 @@ impl<'a> Converter<'a> {
                 Py::Bool(false) => AuthzRule::Deny,
                 Py::Str(s) if s == "auth" => AuthzRule::Authenticated,
                 Py::Func(id) => AuthzRule::Function(FunctionRef(*id)),
-                other => return Err(args.type_error(action, "False, True, 'auth' or a function", other)),
+                other => {
+                    return Err(args.type_error(action, "False, True, 'auth' or a function", other))
+                }
             };
             authz.actions.insert(action.to_string(), rule);
         }
@@ -1110,10 +1467,15 @@ impl<'a> Converter<'a> {
                 Py::Bool(true) => AuthzRule::Allow,
                 Py::Bool(false) => AuthzRule::Deny,
                 Py::Str(s) if s == "auth" => AuthzRule::Authenticated,
-                other => return Err(args.type_error("default_action", "False, True or 'auth'", other)),
+                other => {
+                    return Err(args.type_error("default_action", "False, True or 'auth'", other))
+                }
             };
             for action in AUTHZ_ACTIONS {
-                authz.actions.entry(action.to_string()).or_insert_with(|| rule.clone());
+                authz
+                    .actions
+                    .entry(action.to_string())
+                    .or_insert_with(|| rule.clone());
             }
         }
         authz.auth = match args.get("auth") {
@@ -1127,7 +1489,12 @@ impl<'a> Converter<'a> {
 
     fn auth(&self, owner: &str, line: u32, p: &Py) -> Result<AuthConfig, ConfigError> {
         let wrong = |got: String| {
-            self.at(line, format!("{owner}: 'auth' must be an authentication object such as BasicAuth, got {got}"))
+            self.at(
+                line,
+                format!(
+                    "{owner}: 'auth' must be an authentication object such as BasicAuth, got {got}"
+                ),
+            )
         };
         let Py::Obj(obj) = p else {
             return Err(wrong(p.type_name()));
@@ -1140,11 +1507,27 @@ impl<'a> Converter<'a> {
                     Some(Py::List(items) | Py::Tuple(items)) => {
                         for item in items {
                             match item {
-                                Py::Tuple(pair) | Py::List(pair) if pair.len() == 2 => match (&pair[0], &pair[1]) {
-                                    (Py::Str(u), Py::Str(pw)) => users.push((u.clone(), pw.clone())),
-                                    _ => return Err(args.type_error("users", "a list of (user, password) string pairs", item)),
-                                },
-                                other => return Err(args.type_error("users", "a list of (user, password) pairs", other)),
+                                Py::Tuple(pair) | Py::List(pair) if pair.len() == 2 => {
+                                    match (&pair[0], &pair[1]) {
+                                        (Py::Str(u), Py::Str(pw)) => {
+                                            users.push((u.clone(), pw.clone()))
+                                        }
+                                        _ => {
+                                            return Err(args.type_error(
+                                                "users",
+                                                "a list of (user, password) string pairs",
+                                                item,
+                                            ))
+                                        }
+                                    }
+                                }
+                                other => {
+                                    return Err(args.type_error(
+                                        "users",
+                                        "a list of (user, password) pairs",
+                                        other,
+                                    ))
+                                }
                             }
                         }
                     }
@@ -1152,12 +1535,28 @@ impl<'a> Converter<'a> {
                         for (u, pw) in entries {
                             match (u, pw) {
                                 (Py::Str(u), Py::Str(pw)) => users.push((u.clone(), pw.clone())),
-                                _ => return Err(args.type_error("users", "a dict of user names to passwords", pw)),
+                                _ => {
+                                    return Err(args.type_error(
+                                        "users",
+                                        "a dict of user names to passwords",
+                                        pw,
+                                    ))
+                                }
                             }
                         }
                     }
-                    Some(other) => return Err(args.type_error("users", "a list of (user, password) pairs", other)),
-                    None => return Err(args.error(format!("{}: missing required argument 'users'", obj.class))),
+                    Some(other) => {
+                        return Err(args.type_error(
+                            "users",
+                            "a list of (user, password) pairs",
+                            other,
+                        ))
+                    }
+                    None => {
+                        return Err(
+                            args.error(format!("{}: missing required argument 'users'", obj.class))
+                        )
+                    }
                 }
                 Ok(AuthConfig::Users(users))
             }
@@ -1173,7 +1572,11 @@ impl<'a> Converter<'a> {
             }
             "RemoteUserAuth" => {
                 let args = Args::new(self.file, obj, &[], &["header", "headerRegex"])?;
-                Ok(AuthConfig::RemoteUser { header: args.opt_str("header")?.unwrap_or_else(|| "REMOTE_USER".to_string()) })
+                Ok(AuthConfig::RemoteUser {
+                    header: args
+                        .opt_str("header")?
+                        .unwrap_or_else(|| "REMOTE_USER".to_string()),
+                })
             }
             other => Err(wrong(other.to_string())),
         }
@@ -1182,7 +1585,10 @@ impl<'a> Converter<'a> {
     /// `c['www'] = {...}`.
     fn www_dict(&self, value: &Py, www: &mut WwwConfig) -> Result<(), ConfigError> {
         let Py::Dict(entries) = value else {
-            return Err(self.key_error("www", format!("c['www'] must be a dict, got {}", value.type_name())));
+            return Err(self.key_error(
+                "www",
+                format!("c['www'] must be a dict, got {}", value.type_name()),
+            ));
         };
         let err = |m: String| self.key_error("www", m);
         for (k, v) in entries {
@@ -1190,24 +1596,45 @@ impl<'a> Converter<'a> {
                 return Err(err("c['www'] keys must be strings".to_string()));
             };
             match (k.as_str(), v) {
-                ("port", v) => www.listen = Some(parse_listen(v).map_err(|m| err(format!("c['www']['port']: {m}")))?),
+                ("port", v) => {
+                    www.listen =
+                        Some(parse_listen(v).map_err(|m| err(format!("c['www']['port']: {m}")))?)
+                }
                 ("auth", v) => {
-                    www.authz.auth = Some(self.auth("c['www']", KeyLines { source: self.source }.line("auth"), v)?);
+                    www.authz.auth = Some(
+                        self.auth(
+                            "c['www']",
+                            KeyLines {
+                                source: self.source,
+                            }
+                            .line("auth"),
+                            v,
+                        )?,
+                    );
                 }
                 ("authz", Py::Obj(obj)) if obj.class == "Authz" => {
-                    let args = Args::new(self.file, obj, &[], &["allowRules", "roleMatchers", "stringsMatcher"])?;
+                    let args = Args::new(
+                        self.file,
+                        obj,
+                        &[],
+                        &["allowRules", "roleMatchers", "stringsMatcher"],
+                    )?;
                     if let Some(rules) = args.get("allowRules") {
-                        www.options.insert("authz_rules".to_string(), to_json(rules));
+                        www.options
+                            .insert("authz_rules".to_string(), to_json(rules));
                     }
                     if let Some(matchers) = args.get("roleMatchers") {
-                        www.options.insert("role_matchers".to_string(), to_json(matchers));
+                        www.options
+                            .insert("role_matchers".to_string(), to_json(matchers));
                     }
                 }
                 ("change_hook_dialects", Py::Dict(entries)) => {
                     let mut out = BTreeMap::new();
                     for (dk, dv) in entries {
                         let Py::Str(dk) = dk else {
-                            return Err(err("change_hook_dialects keys must be strings".to_string()));
+                            return Err(err(
+                                "change_hook_dialects keys must be strings".to_string()
+                            ));
                         };
                         match dv {
                             Py::Bool(false) => {}
@@ -1228,18 +1655,37 @@ impl<'a> Converter<'a> {
                             .iter()
                             .map(|i| match i {
                                 Py::Str(s) => Ok(s.clone()),
-                                other => Err(err(format!("change_hook_auth entries must be strings, got {}", other.type_name()))),
+                                other => Err(err(format!(
+                                    "change_hook_auth entries must be strings, got {}",
+                                    other.type_name()
+                                ))),
                             })
                             .collect::<Result<_, _>>()?,
-                        other => return Err(err(format!("change_hook_auth must be a list, got {}", other.type_name()))),
+                        other => {
+                            return Err(err(format!(
+                                "change_hook_auth must be a list, got {}",
+                                other.type_name()
+                            )))
+                        }
                     };
-                    self.check_change_hook_auth(KeyLines { source: self.source }.line("www"), &entries)?;
+                    self.check_change_hook_auth(
+                        KeyLines {
+                            source: self.source,
+                        }
+                        .line("www"),
+                        &entries,
+                    )?;
                     www.change_hook_auth = entries;
                 }
                 ("plugins", Py::Dict(_)) => {
                     www.options.insert("plugins".to_string(), to_json(v));
                 }
-                ("plugins", other) => return Err(err(format!("c['www']['plugins'] must be a dict, got {}", other.type_name()))),
+                ("plugins", other) => {
+                    return Err(err(format!(
+                        "c['www']['plugins'] must be a dict, got {}",
+                        other.type_name()
+                    )))
+                }
                 (name, Py::Func(id)) => {
                     www.functions.insert(name.to_string(), FunctionRef(*id));
                 }
@@ -1256,45 +1702,65 @@ impl<'a> Converter<'a> {
         let mut workers = BTreeSet::new();
         for worker in &cfg.workers {
             if !workers.insert(worker.name.as_str()) {
-                return Err(self.at(worker.location.line, format!("duplicate worker name '{}'", worker.name)));
+                return Err(self.at(
+                    worker.location.line,
+                    format!("duplicate worker name '{}'", worker.name),
+                ));
             }
         }
         let mut builders = BTreeSet::new();
         for builder in &cfg.builders {
             if !builders.insert(builder.name.as_str()) {
-                return Err(self.at(builder.location.line, format!("duplicate builder name '{}'", builder.name)));
+                return Err(self.at(
+                    builder.location.line,
+                    format!("duplicate builder name '{}'", builder.name),
+                ));
             }
             if builder.workernames.is_empty() {
-                return Err(self.at(builder.location.line, format!("builder '{}' has no workers", builder.name)));
+                return Err(self.at(
+                    builder.location.line,
+                    format!("builder '{}' has no workers", builder.name),
+                ));
             }
             for name in &builder.workernames {
                 if !workers.contains(name.as_str()) {
-                    return Err(self.at(builder.location.line, format!("builder '{}' names unknown worker '{name}'", builder.name)));
+                    return Err(self.at(
+                        builder.location.line,
+                        format!("builder '{}' names unknown worker '{name}'", builder.name),
+                    ));
                 }
             }
         }
         let mut schedulers = BTreeSet::new();
         for scheduler in &cfg.schedulers {
             if !schedulers.insert(scheduler.name.as_str()) {
-                return Err(self.at(scheduler.location.line, format!("duplicate scheduler name '{}'", scheduler.name)));
+                return Err(self.at(
+                    scheduler.location.line,
+                    format!("duplicate scheduler name '{}'", scheduler.name),
+                ));
             }
             for name in &scheduler.builder_names {
                 if !builders.contains(name.as_str()) {
                     return Err(self.at(
                         scheduler.location.line,
-                        format!("scheduler '{}' names unknown builder '{name}'", scheduler.name),
+                        format!(
+                            "scheduler '{}' names unknown builder '{name}'",
+                            scheduler.name
+                        ),
                     ));
                 }
             }
         }
         for builder in &cfg.builders {
             for step in &builder.factory.steps {
-                if let StepKind::Trigger { scheduler_names, .. } = &step.kind {
+                if let StepKind::Trigger {
+                    scheduler_names, ..
+                } = &step.kind
+                {
                     for name in scheduler_names {
-                        let known = cfg
-                            .schedulers
-                            .iter()
-                            .any(|s| &s.name == name && matches!(s.kind, SchedulerKind::Triggerable));
+                        let known = cfg.schedulers.iter().any(|s| {
+                            &s.name == name && matches!(s.kind, SchedulerKind::Triggerable)
+                        });
                         if !known {
                             return Err(self.at(
                                 step.common.location.line,
@@ -1325,11 +1791,17 @@ fn default_text_parameter(name: &str) -> ForceParameter {
 fn parse_listen(value: &Py) -> Result<Listen, String> {
     match value {
         Py::Int(port) => u16::try_from(*port)
-            .map(|port| Listen::Tcp { port, interface: None })
+            .map(|port| Listen::Tcp {
+                port,
+                interface: None,
+            })
             .map_err(|_| format!("port {port} is out of range")),
         Py::Str(spec) => {
             if let Ok(port) = spec.parse::<u16>() {
-                return Ok(Listen::Tcp { port, interface: None });
+                return Ok(Listen::Tcp {
+                    port,
+                    interface: None,
+                });
             }
             if let Some(path) = spec.strip_prefix("unix:") {
                 let path = path.split(':').next().unwrap_or_default();
@@ -1342,7 +1814,9 @@ fn parse_listen(value: &Py) -> Result<Listen, String> {
             let mut parts = rest.split(':');
             let port = parts.next().unwrap_or_default();
             let port = port.strip_prefix("port=").unwrap_or(port);
-            let port: u16 = port.parse().map_err(|_| format!("'{spec}' has a bad port"))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("'{spec}' has a bad port"))?;
             let mut interface = None;
             for part in parts {
                 if let Some(i) = part.strip_prefix("interface=") {
@@ -1351,7 +1825,10 @@ fn parse_listen(value: &Py) -> Result<Listen, String> {
             }
             Ok(Listen::Tcp { port, interface })
         }
-        other => Err(format!("must be an int or a strports string, got {}", other.type_name())),
+        other => Err(format!(
+            "must be an int or a strports string, got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -1385,7 +1862,10 @@ fn check_type(args: &Args<'_>, name: &str, p: &Py, ty: Ty) -> Result<(), ConfigE
         Py::Builtin(name) => Some(name.as_str()),
         _ => None,
     };
-    if matches!((placeholder, ty), (Some("int"), Ty::Int | Ty::IntOrStr | Ty::Num) | (Some("str"), Ty::Str | Ty::IntOrStr)) {
+    if matches!(
+        (placeholder, ty),
+        (Some("int"), Ty::Int | Ty::IntOrStr | Ty::Num) | (Some("str"), Ty::Str | Ty::IntOrStr)
+    ) {
         return Ok(());
     }
     let (ok, expected) = match ty {
@@ -1397,11 +1877,26 @@ fn check_type(args: &Args<'_>, name: &str, p: &Py, ty: Ty) -> Result<(), ConfigE
         Ty::List => (matches!(p, Py::List(_) | Py::Tuple(_)), "a list"),
         Ty::Dict => (matches!(p, Py::Dict(_)), "a dict"),
         Ty::Func => (matches!(p, Py::Func(_)), "a function"),
-        Ty::Rend => (matches!(p, Py::Str(_)) || to_renderable(p).is_some(), "a string or a renderable"),
-        Ty::IntOrStr => (matches!(p, Py::Int(_) | Py::Str(_)), "an int or a strports string"),
-        Ty::BoolOrStrList => (matches!(p, Py::Bool(_)) || is_str_list(p), "a bool or a list of strings"),
-        Ty::StrOrObjOrFunc => (matches!(p, Py::Str(_) | Py::Obj(_) | Py::Func(_)), "a string, a Domain or a function"),
-        Ty::DictOrFunc => (matches!(p, Py::Dict(_) | Py::Func(_)), "a dict or a function"),
+        Ty::Rend => (
+            matches!(p, Py::Str(_)) || to_renderable(p).is_some(),
+            "a string or a renderable",
+        ),
+        Ty::IntOrStr => (
+            matches!(p, Py::Int(_) | Py::Str(_)),
+            "an int or a strports string",
+        ),
+        Ty::BoolOrStrList => (
+            matches!(p, Py::Bool(_)) || is_str_list(p),
+            "a bool or a list of strings",
+        ),
+        Ty::StrOrObjOrFunc => (
+            matches!(p, Py::Str(_) | Py::Obj(_) | Py::Func(_)),
+            "a string, a Domain or a function",
+        ),
+        Ty::DictOrFunc => (
+            matches!(p, Py::Dict(_) | Py::Func(_)),
+            "a dict or a function",
+        ),
         Ty::Any => (true, "anything"),
     };
     match ok {
@@ -1411,7 +1906,14 @@ fn check_type(args: &Args<'_>, name: &str, p: &Py, ty: Ty) -> Result<(), ConfigE
 }
 
 /// Schedulers accepted in `c['schedulers']`.
-const SCHEDULERS: &[&str] = &["SingleBranchScheduler", "AnyBranchScheduler", "ForceScheduler", "Periodic", "Nightly", "Triggerable"];
+const SCHEDULERS: &[&str] = &[
+    "SingleBranchScheduler",
+    "AnyBranchScheduler",
+    "ForceScheduler",
+    "Periodic",
+    "Nightly",
+    "Triggerable",
+];
 
 /// Status targets accepted in `c['status']` / `c['services']`.
 const STATUS_TARGETS: &[&str] = &[
@@ -1663,9 +2165,25 @@ const STATUS_SPECS: &[Spec] = &[
     Spec {
         class: "MailNotifier",
         positional: &[
-            "fromaddr", "mode", "categories", "builders", "addLogs", "relayhost", "buildSetSummary", "subject", "lookup",
-            "extraRecipients", "sendToInterestedUsers", "customMesg", "messageFormatter", "extraHeaders", "addPatch", "useTls",
-            "smtpUser", "smtpPassword", "smtpPort",
+            "fromaddr",
+            "mode",
+            "categories",
+            "builders",
+            "addLogs",
+            "relayhost",
+            "buildSetSummary",
+            "subject",
+            "lookup",
+            "extraRecipients",
+            "sendToInterestedUsers",
+            "customMesg",
+            "messageFormatter",
+            "extraHeaders",
+            "addPatch",
+            "useTls",
+            "smtpUser",
+            "smtpPassword",
+            "smtpPort",
         ],
         required: &["fromaddr"],
         args: MAIL_ARGS,
@@ -1673,8 +2191,23 @@ const STATUS_SPECS: &[Spec] = &[
     Spec {
         class: "IRC",
         positional: &[
-            "host", "nick", "channels", "pm_to_nicks", "port", "allowForce", "categories", "password", "notify_events",
-            "noticeOnChannel", "showBlameList", "useRevisions", "useSSL", "lostDelay", "failedDelay", "useColors", "allowShutdown",
+            "host",
+            "nick",
+            "channels",
+            "pm_to_nicks",
+            "port",
+            "allowForce",
+            "categories",
+            "password",
+            "notify_events",
+            "noticeOnChannel",
+            "showBlameList",
+            "useRevisions",
+            "useSSL",
+            "lostDelay",
+            "failedDelay",
+            "useColors",
+            "allowShutdown",
         ],
         required: &["host", "nick"],
         args: IRC_ARGS,
@@ -1683,20 +2216,54 @@ const STATUS_SPECS: &[Spec] = &[
         class: "PBListener",
         positional: &["port", "user", "passwd"],
         required: &["port"],
-        args: &[("port", Ty::IntOrStr), ("user", Ty::Str), ("passwd", Ty::Str)],
+        args: &[
+            ("port", Ty::IntOrStr),
+            ("user", Ty::Str),
+            ("passwd", Ty::Str),
+        ],
     },
     Spec {
         class: "StatusPush",
-        positional: &["serverPushCb", "queue", "path", "filter", "bufferDelay", "retryDelay", "blackList", "whiteList"],
+        positional: &[
+            "serverPushCb",
+            "queue",
+            "path",
+            "filter",
+            "bufferDelay",
+            "retryDelay",
+            "blackList",
+            "whiteList",
+        ],
         required: &["serverPushCb"],
         args: STATUS_PUSH_ARGS,
     },
-    Spec { class: "HttpStatusPush", positional: &["serverUrl"], required: &["serverUrl"], args: HTTP_PUSH_ARGS },
+    Spec {
+        class: "HttpStatusPush",
+        positional: &["serverUrl"],
+        required: &["serverUrl"],
+        args: HTTP_PUSH_ARGS,
+    },
     Spec {
         class: "GerritStatusPush",
-        positional: &["server", "username", "reviewCB", "startCB", "port", "reviewArg", "startArg", "summaryCB", "summaryArg", "identity_file"],
+        positional: &[
+            "server",
+            "username",
+            "reviewCB",
+            "startCB",
+            "port",
+            "reviewArg",
+            "startArg",
+            "summaryCB",
+            "summaryArg",
+            "identity_file",
+        ],
         required: &["server", "username"],
         args: GERRIT_ARGS,
     },
-    Spec { class: "GitHubStatus", positional: &["token", "repoOwner", "repoName"], required: &["token", "repoOwner", "repoName"], args: GITHUB_ARGS },
+    Spec {
+        class: "GitHubStatus",
+        positional: &["token", "repoOwner", "repoName"],
+        required: &["token", "repoOwner", "repoName"],
+        args: GITHUB_ARGS,
+    },
 ];

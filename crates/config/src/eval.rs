@@ -3,17 +3,21 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use starlark::environment::Module;
 use starlark::codemap::FileSpanRef;
+use starlark::environment::Module;
 use starlark::eval::Evaluator;
-use starlark::values::Heap;
 use starlark::syntax::Dialect;
+use starlark::values::Heap;
 
 use crate::error::ConfigError;
 
 /// The Starlark dialect of `master.cfg`: `def`, `lambda`, top-level `for`/`if`, f-strings.
 pub(crate) fn dialect() -> Dialect {
-    Dialect { enable_f_strings: true, enable_types: starlark::syntax::DialectTypes::Disable, ..Dialect::Extended }
+    Dialect {
+        enable_f_strings: true,
+        enable_types: starlark::syntax::DialectTypes::Disable,
+        ..Dialect::Extended
+    }
 }
 
 /// How much work one evaluation may do.
@@ -30,10 +34,20 @@ pub(crate) struct Budget {
 }
 
 /// The budget for evaluating `master.cfg` itself.
-pub(crate) const LOAD_BUDGET: Budget = Budget { checks: 20_000, wall: Duration::from_secs(5), max_stack: 200, max_heap: 256 << 20 };
+pub(crate) const LOAD_BUDGET: Budget = Budget {
+    checks: 20_000,
+    wall: Duration::from_secs(5),
+    max_stack: 200,
+    max_heap: 256 << 20,
+};
 
 /// The budget for one call of a user function at run time.
-pub(crate) const CALL_BUDGET: Budget = Budget { checks: 10_000, wall: Duration::from_secs(2), max_stack: 200, max_heap: 64 << 20 };
+pub(crate) const CALL_BUDGET: Budget = Budget {
+    checks: 10_000,
+    wall: Duration::from_secs(2),
+    max_stack: 200,
+    max_heap: 64 << 20,
+};
 
 /// What an evaluation under a [`Budget`] observed: the last statement's line, and which
 /// limit stopped it, if any.
@@ -51,7 +65,12 @@ impl Guard {
 }
 
 /// Installs the budget on an evaluator; `guard` learns which limit stopped it.
-pub(crate) fn limit<'v, 'a>(eval: &mut Evaluator<'v, 'a, '_>, heap: Heap<'v>, budget: Budget, guard: &'a Guard) {
+pub(crate) fn limit<'v, 'a>(
+    eval: &mut Evaluator<'v, 'a, '_>,
+    heap: Heap<'v>,
+    budget: Budget,
+    guard: &'a Guard,
+) {
     // Setting the stack size fails only if it was set before; a fresh evaluator has none.
     let _ = eval.set_max_callstack_size(budget.max_stack);
     let checks = Cell::new(0u64);
@@ -73,7 +92,10 @@ pub(crate) fn limit<'v, 'a>(eval: &mut Evaluator<'v, 'a, '_>, heap: Heap<'v>, bu
 }
 
 /// Runs `f`, turning a panic inside Starlark into an error instead of taking the master down.
-pub(crate) fn catch<T>(file: &str, f: impl FnOnce() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+pub(crate) fn catch<T>(
+    file: &str,
+    f: impl FnOnce() -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(panic) => {
@@ -82,7 +104,11 @@ pub(crate) fn catch<T>(file: &str, f: impl FnOnce() -> Result<T, ConfigError>) -
                 (None, Some(s)) => s.clone(),
                 (None, None) => "unknown panic".to_string(),
             };
-            Err(ConfigError::Eval { file: file.to_string(), line: 0, message: format!("evaluation failed: {message}") })
+            Err(ConfigError::Eval {
+                file: file.to_string(),
+                line: 0,
+                message: format!("evaluation failed: {message}"),
+            })
         }
     }
 }
@@ -90,7 +116,11 @@ pub(crate) fn catch<T>(file: &str, f: impl FnOnce() -> Result<T, ConfigError>) -
 /// A parse error as a [`ConfigError::Syntax`].
 pub(crate) fn syntax_error(file: &str, err: starlark::Error) -> ConfigError {
     let (line, message) = describe(&err);
-    ConfigError::Syntax { file: file.to_string(), line, message }
+    ConfigError::Syntax {
+        file: file.to_string(),
+        line,
+        message,
+    }
 }
 
 /// An evaluation error as a [`ConfigError`].
@@ -101,12 +131,24 @@ pub(crate) fn eval_error(file: &str, err: starlark::Error, guard: &Guard) -> Con
         line => line,
     };
     if let Some(reason) = guard.tripped.get() {
-        return ConfigError::Timeout { file: file.to_string(), line, message: reason.to_string() };
+        return ConfigError::Timeout {
+            file: file.to_string(),
+            line,
+            message: reason.to_string(),
+        };
     }
     if message.contains("Starlark call stack overflow") || message.contains("stack overflow") {
-        return ConfigError::Timeout { file: file.to_string(), line, message: "call stack too deep".to_string() };
+        return ConfigError::Timeout {
+            file: file.to_string(),
+            line,
+            message: "call stack too deep".to_string(),
+        };
     }
-    ConfigError::Eval { file: file.to_string(), line, message }
+    ConfigError::Eval {
+        file: file.to_string(),
+        line,
+        message,
+    }
 }
 
 /// The 1-based line and one-line message of a Starlark error.
@@ -123,9 +165,17 @@ fn describe(err: &starlark::Error) -> (u32, String) {
             .unwrap_or(0),
     };
     let text = err.without_diagnostic().to_string();
-    let mut message = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    let mut message = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     // Python words for Starlark's messages about unknown names.
-    if let Some(name) = message.strip_prefix("Variable `").and_then(|rest| rest.split('`').next()) {
+    if let Some(name) = message
+        .strip_prefix("Variable `")
+        .and_then(|rest| rest.split('`').next())
+    {
         if message.contains("not found") {
             message = format!("name '{name}' is not defined");
         }

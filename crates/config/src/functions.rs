@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use model::{Properties, RenderError, RendererCall};
 use serde_json::Value as Json;
-use starlark::environment::{FrozenModule, Module};
 use starlark::codemap::FileSpanRef;
+use starlark::environment::{FrozenModule, Module};
 use starlark::eval::{BeforeStmtFunc, Evaluator};
 use starlark::values::list::ListRef;
 use starlark::values::{Heap, OwnedFrozenValue, Value};
@@ -38,7 +38,10 @@ struct HostInner {
 
 impl std::fmt::Debug for FunctionHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FunctionHost").field("file", &self.inner.file).field("functions", &self.inner.names).finish()
+        f.debug_struct("FunctionHost")
+            .field("file", &self.inner.file)
+            .field("functions", &self.inner.names)
+            .finish()
     }
 }
 
@@ -51,7 +54,15 @@ impl FunctionHost {
         names: Vec<String>,
         lines: Vec<u32>,
     ) -> FunctionHost {
-        FunctionHost { inner: Arc::new(HostInner { file: file.to_string(), _module: module, functions, names, lines }) }
+        FunctionHost {
+            inner: Arc::new(HostInner {
+                file: file.to_string(),
+                _module: module,
+                functions,
+                names,
+                lines,
+            }),
+        }
     }
 
     /// A host with no functions (for configs built in code).
@@ -77,45 +88,70 @@ impl FunctionHost {
     /// Calls `f` with positional JSON arguments (objects become dicts) and returns its result
     /// as JSON (tuples become arrays).
     pub fn call(&self, f: FunctionRef, args: &[Json]) -> Result<Json, ConfigError> {
-        self.call_with(f, |heap| args.iter().map(|a| json_to_value(a, heap)).collect())
+        self.call_with(f, |heap| {
+            args.iter().map(|a| json_to_value(a, heap)).collect()
+        })
     }
 
     /// Calls `f` with arguments built on the call's heap.
-    fn call_with(&self, f: FunctionRef, make_args: impl for<'v> FnOnce(Heap<'v>) -> Vec<Value<'v>>) -> Result<Json, ConfigError> {
+    fn call_with(
+        &self,
+        f: FunctionRef,
+        make_args: impl for<'v> FnOnce(Heap<'v>) -> Vec<Value<'v>>,
+    ) -> Result<Json, ConfigError> {
         let file = self.inner.file.as_str();
-        let failure = |message: String| ConfigError::Eval { file: file.to_string(), line: 0, message };
+        let failure = |message: String| ConfigError::Eval {
+            file: file.to_string(),
+            line: 0,
+            message,
+        };
         let Some(functions) = &self.inner.functions else {
             return Err(failure(format!("no function {}", f.0)));
         };
-        catch(file, || Module::with_temp_heap(|module| {
-            module.frozen_heap().add_reference(functions.owner());
-            let list = functions.value();
-            let Some(function) = ListRef::from_value(list).and_then(|l| l.content().get(f.0 as usize).copied()).and_then(|v| v.unpack_frozen()) else {
-                return Err(failure(format!("no function {}", f.0)));
-            };
-            let guard = Guard::default();
-            let hook = |span: FileSpanRef, _: bool, _: &mut Evaluator<'_, '_, '_>| guard.enter(span);
-            let mut eval = Evaluator::new(&module);
-            eval.before_stmt_for_dap(BeforeStmtFunc::Fn(&hook));
-            limit(&mut eval, module.heap(), CALL_BUDGET, &guard);
-            let args = make_args(module.heap());
-            let result = eval.eval_function(function.to_value(), &args, &[]).map_err(|e| {
-                let def_line = self.inner.lines.get(f.0 as usize).copied().unwrap_or(0);
-                eval_error(file, e, &guard).or_line(def_line)
-            })?;
-            result.to_json_value().map_err(|e| {
-                let name = self.name(f).unwrap_or("function");
-                failure(format!("{name} returned a value that is not plain data: {e}"))
+        catch(file, || {
+            Module::with_temp_heap(|module| {
+                module.frozen_heap().add_reference(functions.owner());
+                let list = functions.value();
+                let Some(function) = ListRef::from_value(list)
+                    .and_then(|l| l.content().get(f.0 as usize).copied())
+                    .and_then(|v| v.unpack_frozen())
+                else {
+                    return Err(failure(format!("no function {}", f.0)));
+                };
+                let guard = Guard::default();
+                let hook =
+                    |span: FileSpanRef, _: bool, _: &mut Evaluator<'_, '_, '_>| guard.enter(span);
+                let mut eval = Evaluator::new(&module);
+                eval.before_stmt_for_dap(BeforeStmtFunc::Fn(&hook));
+                limit(&mut eval, module.heap(), CALL_BUDGET, &guard);
+                let args = make_args(module.heap());
+                let result = eval
+                    .eval_function(function.to_value(), &args, &[])
+                    .map_err(|e| {
+                        let def_line = self.inner.lines.get(f.0 as usize).copied().unwrap_or(0);
+                        eval_error(file, e, &guard).or_line(def_line)
+                    })?;
+                result.to_json_value().map_err(|e| {
+                    let name = self.name(f).unwrap_or("function");
+                    failure(format!(
+                        "{name} returned a value that is not plain data: {e}"
+                    ))
+                })
             })
-        }))
+        })
     }
 }
 
 impl RendererCall for FunctionHost {
     fn call_renderer(&self, id: u32, properties: &Properties) -> Result<Json, RenderError> {
-        let values: serde_json::Map<String, Json> = properties.iter().map(|(k, v, _)| (k.to_string(), v.clone())).collect();
-        self.call_with(FunctionRef(id), move |heap| vec![heap.alloc(Props { values })])
-            .map_err(|e| RenderError::Function(e.to_string()))
+        let values: serde_json::Map<String, Json> = properties
+            .iter()
+            .map(|(k, v, _)| (k.to_string(), v.clone()))
+            .collect();
+        self.call_with(FunctionRef(id), move |heap| {
+            vec![heap.alloc(Props { values })]
+        })
+        .map_err(|e| RenderError::Function(e.to_string()))
     }
 }
 

@@ -24,8 +24,8 @@ mod values;
 
 use std::path::Path;
 
-use starlark::environment::Module;
 use starlark::codemap::FileSpanRef;
+use starlark::environment::Module;
 use starlark::eval::{BeforeStmtFunc, Evaluator};
 use starlark::syntax::AstModule;
 use starlark::values::list::AllocList;
@@ -46,9 +46,15 @@ pub struct LoadedConfig {
 /// Reads, preprocesses, evaluates, converts and validates `master.cfg`; files it names are
 /// relative to the file's directory.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::Io { file: path.display().to_string(), line: 0, message: e.to_string() })?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        file: path.display().to_string(),
+        line: 0,
+        message: e.to_string(),
+    })?;
     let basedir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -57,43 +63,61 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 }
 
 /// Like [`load`], for a config held in memory; `basedir` is the master directory.
-pub fn load_str(file_name: &str, source: &str, basedir: &Path) -> Result<LoadedConfig, ConfigError> {
+pub fn load_str(
+    file_name: &str,
+    source: &str,
+    basedir: &Path,
+) -> Result<LoadedConfig, ConfigError> {
     let text = preprocess::preprocess(file_name, source)?;
-    let ast = AstModule::parse(file_name, text, &eval::dialect()).map_err(|e| eval::syntax_error(file_name, e))?;
+    let ast = AstModule::parse(file_name, text, &eval::dialect())
+        .map_err(|e| eval::syntax_error(file_name, e))?;
     let globals = values::globals();
-    let (py, frozen, names) = eval::catch(file_name, || Module::with_temp_heap(|module| {
-        eval::predeclare(&module, file_name);
-        {
-            let guard = eval::Guard::default();
-            let hook = |span: FileSpanRef, _: bool, _: &mut Evaluator<'_, '_, '_>| guard.enter(span);
-            let mut evaluator = Evaluator::new(&module);
-            evaluator.before_stmt_for_dap(BeforeStmtFunc::Fn(&hook));
-            eval::limit(&mut evaluator, module.heap(), eval::LOAD_BUDGET, &guard);
-            evaluator.eval_module(ast, globals).map_err(|e| eval::eval_error(file_name, e, &guard))?;
-        }
-        let config = ["BuildmasterConfig", "c"]
-            .iter()
-            .filter_map(|name| module.get(name))
-            .find(|v| values::is_dict(*v))
-            .ok_or_else(|| ConfigError::Invalid {
+    let (py, frozen, names) = eval::catch(file_name, || {
+        Module::with_temp_heap(|module| {
+            eval::predeclare(&module, file_name);
+            {
+                let guard = eval::Guard::default();
+                let hook =
+                    |span: FileSpanRef, _: bool, _: &mut Evaluator<'_, '_, '_>| guard.enter(span);
+                let mut evaluator = Evaluator::new(&module);
+                evaluator.before_stmt_for_dap(BeforeStmtFunc::Fn(&hook));
+                eval::limit(&mut evaluator, module.heap(), eval::LOAD_BUDGET, &guard);
+                evaluator
+                    .eval_module(ast, globals)
+                    .map_err(|e| eval::eval_error(file_name, e, &guard))?;
+            }
+            let config = ["BuildmasterConfig", "c"]
+                .iter()
+                .filter_map(|name| module.get(name))
+                .find(|v| values::is_dict(*v))
+                .ok_or_else(|| ConfigError::Invalid {
+                    file: file_name.to_string(),
+                    line: 1,
+                    message: "the config does not define the dict BuildmasterConfig".to_string(),
+                })?;
+            let mut collector = collect::Collector::new();
+            let py = collector
+                .py(config)
+                .map_err(|message| ConfigError::Invalid {
+                    file: file_name.to_string(),
+                    line: 1,
+                    message,
+                })?;
+            module.set_extra_value(module.heap().alloc(AllocList(collector.functions)));
+            let frozen = module.freeze().map_err(|e| ConfigError::Eval {
                 file: file_name.to_string(),
-                line: 1,
-                message: "the config does not define the dict BuildmasterConfig".to_string(),
+                line: 0,
+                message: format!("cannot freeze the config: {e:?}"),
             })?;
-        let mut collector = collect::Collector::new();
-        let py = collector
-            .py(config)
-            .map_err(|message| ConfigError::Invalid { file: file_name.to_string(), line: 1, message })?;
-        module.set_extra_value(module.heap().alloc(AllocList(collector.functions)));
-        let frozen = module.freeze().map_err(|e| ConfigError::Eval {
-            file: file_name.to_string(),
-            line: 0,
-            message: format!("cannot freeze the config: {e:?}"),
-        })?;
-        Ok::<_, ConfigError>((py, frozen, collector.names))
-    }))?;
+            Ok::<_, ConfigError>((py, frozen, collector.names))
+        })
+    })?;
     let functions_list = frozen.owned_extra_value();
-    let converter = convert::Converter { file: file_name, basedir, source };
+    let converter = convert::Converter {
+        file: file_name,
+        basedir,
+        source,
+    };
     let config = converter.master_config(&py)?;
     let lines = names.iter().map(|name| def_line(source, name)).collect();
     let functions = FunctionHost::new(file_name, Some(frozen), functions_list, names, lines);
@@ -103,5 +127,9 @@ pub fn load_str(file_name: &str, source: &str, basedir: &Path) -> Result<LoadedC
 /// The 1-based line of `def name(` in the source, or 0.
 fn def_line(source: &str, name: &str) -> u32 {
     let needle = format!("def {name}(");
-    source.lines().position(|l| l.trim_start().starts_with(&needle)).map(|i| i as u32 + 1).unwrap_or(0)
+    source
+        .lines()
+        .position(|l| l.trim_start().starts_with(&needle))
+        .map(|i| i as u32 + 1)
+        .unwrap_or(0)
 }

@@ -18,7 +18,8 @@ pub(crate) fn preprocess(file: &str, source: &str) -> Result<String, ConfigError
         let line = lines[index];
         let starts_in_code = code_starts.get(index).copied().unwrap_or(true);
         let trimmed = line.trim_start();
-        let is_import = starts_in_code && (trimmed.starts_with("from ") || trimmed.starts_with("import "));
+        let is_import =
+            starts_in_code && (trimmed.starts_with("from ") || trimmed.starts_with("import "));
         if !is_import {
             out.push(match starts_in_code {
                 true => split_chained_assignment(line),
@@ -30,7 +31,9 @@ pub(crate) fn preprocess(file: &str, source: &str) -> Result<String, ConfigError
         // Gather a parenthesised or backslash-continued import.
         let first = index;
         let mut statement = strip_comment(line).to_string();
-        while (statement.contains('(') && !statement.contains(')')) || statement.trim_end().ends_with('\\') {
+        while (statement.contains('(') && !statement.contains(')'))
+            || statement.trim_end().ends_with('\\')
+        {
             index += 1;
             let Some(next) = lines.get(index) else {
                 break;
@@ -135,7 +138,11 @@ fn apply_decorators(lines: &mut Vec<String>) {
 
 /// The assignments an import statement stands for (`alias = name`), after checking its names.
 fn import_assignments(file: &str, line: u32, statement: &str) -> Result<Vec<String>, ConfigError> {
-    let unknown = |name: &str| ConfigError::UnknownImport { file: file.to_string(), line, name: name.to_string() };
+    let unknown = |name: &str| ConfigError::UnknownImport {
+        file: file.to_string(),
+        line,
+        name: name.to_string(),
+    };
     let mut assignments = Vec::new();
     if let Some(rest) = statement.strip_prefix("from ") {
         let Some((module, names)) = rest.split_once(" import ") else {
@@ -268,7 +275,8 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
                 continue;
             }
             if c == quote {
-                let closes = !triple || (chars.get(i + 1) == Some(&quote) && chars.get(i + 2) == Some(&quote));
+                let closes = !triple
+                    || (chars.get(i + 1) == Some(&quote) && chars.get(i + 2) == Some(&quote));
                 if closes {
                     let width = if triple { 3 } else { 1 };
                     for _ in 0..width {
@@ -282,7 +290,8 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
                     while matches!(chars.get(after), Some(' ' | '\t')) {
                         after += 1;
                     }
-                    let is_percent = chars.get(after) == Some(&'%') && chars.get(after + 1) != Some(&'=');
+                    let is_percent =
+                        chars.get(after) == Some(&'%') && chars.get(after + 1) != Some(&'=');
                     if is_percent && literal.contains("%(") {
                         out.insert_str(string_start, "__pyformat(");
                         out.push(')');
@@ -331,7 +340,10 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
 
 /// True if the character before `i` belongs to an identifier or number.
 fn prev_is_ident(chars: &[char], i: usize) -> bool {
-    i > 0 && chars.get(i - 1).is_some_and(|c| c.is_alphanumeric() || *c == '_')
+    i > 0
+        && chars
+            .get(i - 1)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
 }
 
 #[cfg(test)]
@@ -349,29 +361,65 @@ mod tests {
     #[test]
     fn imports_are_blanked_keeping_lines() {
         check("from buildbot.status import html\nx = 1", "\nx = 1");
-        check("from buildbot.plugins import (util,\n    steps)\nx = 1", "\n\nx = 1");
+        check(
+            "from buildbot.plugins import (util,\n    steps)\nx = 1",
+            "\n\nx = 1",
+        );
         check("import buildbot.status.client\nimport cgi, datetime", "\n");
-        check("from buildbot.status.builder import Results as R", "R = Results");
-        check("def f():\n    import os\n    return 1", "def f():\n    pass\n    return 1");
+        check(
+            "from buildbot.status.builder import Results as R",
+            "R = Results",
+        );
+        check(
+            "def f():\n    import os\n    return 1",
+            "def f():\n    pass\n    return 1",
+        );
     }
 
     #[test]
     fn unknown_imports_are_rejected() {
-        check("x = 1\nfrom buildbot.foo import NoSuchThing", "error: master.cfg:2: unknown import 'NoSuchThing'");
-        check("import subprocess", "error: master.cfg:1: unknown import 'subprocess'");
+        check(
+            "x = 1\nfrom buildbot.foo import NoSuchThing",
+            "error: master.cfg:2: unknown import 'NoSuchThing'",
+        );
+        check(
+            "import subprocess",
+            "error: master.cfg:1: unknown import 'subprocess'",
+        );
     }
 
     #[test]
     fn python_isms_are_rewritten() {
-        check("c = BuildmasterConfig = {}", "BuildmasterConfig = {}; c = BuildmasterConfig");
-        check("x = u'a' + U\"b\" + 'u' # u'c'", "x = 'a' + \"b\" + 'u' # u'c'");
+        check(
+            "c = BuildmasterConfig = {}",
+            "BuildmasterConfig = {}; c = BuildmasterConfig",
+        );
+        check(
+            "x = u'a' + U\"b\" + 'u' # u'c'",
+            "x = 'a' + \"b\" + 'u' # u'c'",
+        );
         check("f(..., x='...', ...)", "f( x='...', )");
-        check("s = '''\nfrom x import y\n'''", "s = '''\nfrom x import y\n'''");
+        check(
+            "s = '''\nfrom x import y\n'''",
+            "s = '''\nfrom x import y\n'''",
+        );
         check("if a == b: pass", "if a == b: pass");
-        check("m = 'B %(name)s' % info", "m = __pyformat('B %(name)s') % info");
+        check(
+            "m = 'B %(name)s' % info",
+            "m = __pyformat('B %(name)s') % info",
+        );
         check("m = 'B %s' % name", "m = 'B %s' % name");
-        check("@renderer\ndef f(p):\n    return 1\n\nx = f", "\ndef f(p):\n    return 1\nf = renderer(f)\nx = f");
-        check("@a.b('x')\ndef f(p):\n    return 1\nx = f", "\ndef f(p):\n    return 1\nf = a.b('x')(f); x = f");
-        check("@renderer\ndef f(p):\n    return 1", "\ndef f(p):\n    return 1\nf = renderer(f)");
+        check(
+            "@renderer\ndef f(p):\n    return 1\n\nx = f",
+            "\ndef f(p):\n    return 1\nf = renderer(f)\nx = f",
+        );
+        check(
+            "@a.b('x')\ndef f(p):\n    return 1\nx = f",
+            "\ndef f(p):\n    return 1\nf = a.b('x')(f); x = f",
+        );
+        check(
+            "@renderer\ndef f(p):\n    return 1",
+            "\ndef f(p):\n    return 1\nf = renderer(f)",
+        );
     }
 }

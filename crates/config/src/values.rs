@@ -10,9 +10,7 @@ use std::sync::OnceLock;
 
 use allocative::Allocative;
 use starlark::any::ProvidesStaticType;
-use starlark::environment::{
-    Globals, GlobalsBuilder, LibraryExtension, Methods, MethodsBuilder,
-};
+use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension, Methods, MethodsBuilder};
 use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_complex_value;
 use starlark::starlark_module;
@@ -201,13 +199,21 @@ pub(crate) fn globals() -> &'static Globals {
         for result in model::Results::ALL {
             builder.set(&result.name().to_uppercase(), result.code() as i32);
         }
-        let names: Vec<String> = model::Results::ALL.iter().map(|r| r.name().to_string()).collect();
+        let names: Vec<String> = model::Results::ALL
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect();
         builder.set("Results", builder.alloc(AllocList(names)));
         for module in MODULES.iter().chain(SHIM_MODULES) {
             builder.set(module, Namespace { name: module });
         }
         builder.set("__os_path", Namespace { name: "os.path" });
-        builder.set("__datetime_datetime", Namespace { name: "datetime.datetime" });
+        builder.set(
+            "__datetime_datetime",
+            Namespace {
+                name: "datetime.datetime",
+            },
+        );
         shims(&mut builder);
         builder.build()
     })
@@ -222,7 +228,10 @@ fn global(name: &str) -> Option<FrozenValue> {
 #[starlark_module]
 fn shims(builder: &mut GlobalsBuilder) {
     /// `cgi.escape(s, quote=False)`: escapes `&`, `<`, `>` (and `"` when asked).
-    fn html_escape(#[starlark(require = pos)] s: &str, #[starlark(default = false)] quote: bool) -> anyhow::Result<String> {
+    fn html_escape(
+        #[starlark(require = pos)] s: &str,
+        #[starlark(default = false)] quote: bool,
+    ) -> anyhow::Result<String> {
         let mut out = String::with_capacity(s.len());
         for c in s.chars() {
             match c {
@@ -286,10 +295,17 @@ fn shims(builder: &mut GlobalsBuilder) {
     }
 
     /// `datetime.datetime.fromtimestamp(t)`: a date with a `ctime()` method.
-    fn datetime_fromtimestamp<'v>(#[starlark(require = pos)] t: Value<'v>) -> anyhow::Result<DateTime> {
+    fn datetime_fromtimestamp<'v>(
+        #[starlark(require = pos)] t: Value<'v>,
+    ) -> anyhow::Result<DateTime> {
         let secs = match t.unpack_i32() {
             Some(i) => i64::from(i),
-            None => t.to_json_value().ok().and_then(|j| j.as_f64()).map(|f| f as i64).unwrap_or(0),
+            None => t
+                .to_json_value()
+                .ok()
+                .and_then(|j| j.as_f64())
+                .map(|f| f as i64)
+                .unwrap_or(0),
         };
         Ok(DateTime { secs })
     }
@@ -297,7 +313,9 @@ fn shims(builder: &mut GlobalsBuilder) {
     /// Wraps a string literal that is the left operand of `%` and uses `%(name)s`, so the
     /// preprocessor can give it Python's formatting with a dict.
     fn __pyformat(#[starlark(require = pos)] s: &str) -> anyhow::Result<PyFormat> {
-        Ok(PyFormat { format: s.to_string() })
+        Ok(PyFormat {
+            format: s.to_string(),
+        })
     }
 
     /// `time.time()`: seconds since the epoch.
@@ -334,8 +352,10 @@ impl<'v> StarlarkValue<'v> for Builtin {
         }
         let positional: Vec<Value<'v>> = args.positions(heap)?.collect();
         let names = args.names_map()?;
-        let kwargs: Vec<(String, Value<'v>)> =
-            names.iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect();
+        let kwargs: Vec<(String, Value<'v>)> = names
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), *v))
+            .collect();
         let line = eval
             .call_stack_top_location()
             .map(|span| span.resolve_span().begin.line as u32 + 1)
@@ -417,15 +437,21 @@ fn config_object_methods(builder: &mut MethodsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let heap = eval.heap();
-        let items: Vec<Value<'v>> =
-            steps.iterate(heap).map_err(|e| anyhow::anyhow!("{}", e.without_diagnostic()))?.collect();
+        let items: Vec<Value<'v>> = steps
+            .iterate(heap)
+            .map_err(|e| anyhow::anyhow!("{}", e.without_diagnostic()))?
+            .collect();
         add_steps(this, &items, eval)?;
         Ok(NoneType)
     }
 }
 
 /// Appends steps to a `BuildFactory`'s step list.
-fn add_steps<'v>(this: Value<'v>, steps: &[Value<'v>], eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<()> {
+fn add_steps<'v>(
+    this: Value<'v>,
+    steps: &[Value<'v>],
+    eval: &mut Evaluator<'v, '_, '_>,
+) -> anyhow::Result<()> {
     let Some(object) = ConfigObject::from_value(this) else {
         return Err(anyhow::anyhow!("addStep needs a BuildFactory"));
     };
@@ -472,9 +498,11 @@ impl Namespace {
             ("datetime.datetime", "fromtimestamp") => Some("datetime_fromtimestamp"),
             ("time", "time") => Some("time_time"),
             ("jinja2", "FileSystemLoader") => Some("FileSystemLoader"),
-            ("os" | "os.path" | "datetime" | "datetime.datetime" | "time" | "re" | "cgi" | "jinja2" | "json", _) => {
-                return None
-            }
+            (
+                "os" | "os.path" | "datetime" | "datetime.datetime" | "time" | "re" | "cgi"
+                | "jinja2" | "json",
+                _,
+            ) => return None,
             _ => None,
         };
         if let Some(name) = shim {
@@ -544,8 +572,9 @@ fn ctime(secs: i64) -> String {
     let year = yoe + era * 400 + i64::from(month <= 2);
     let weekday = (days + 4).rem_euclid(7);
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let weekday_name = DAYS.get(weekday as usize).copied().unwrap_or("???");
     let month_name = MONTHS.get((month - 1) as usize).copied().unwrap_or("???");
     format!(
@@ -567,7 +596,11 @@ starlark_simple_value!(Props);
 
 impl fmt::Display for Props {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Properties({})", serde_json::Value::Object(self.values.clone()))
+        write!(
+            f,
+            "Properties({})",
+            serde_json::Value::Object(self.values.clone())
+        )
     }
 }
 
@@ -575,16 +608,22 @@ impl fmt::Display for Props {
 impl<'v> StarlarkValue<'v> for Props {
     fn at(&self, index: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
         let Some(name) = index.unpack_str() else {
-            return Err(starlark::Error::new_other(anyhow::anyhow!("property names are strings")));
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "property names are strings"
+            )));
         };
         match self.values.get(name) {
             Some(v) => Ok(json_to_value(v, heap)),
-            None => Err(starlark::Error::new_other(anyhow::anyhow!("property '{name}' is not set"))),
+            None => Err(starlark::Error::new_other(anyhow::anyhow!(
+                "property '{name}' is not set"
+            ))),
         }
     }
 
     fn is_in(&self, other: Value<'v>) -> starlark::Result<bool> {
-        Ok(other.unpack_str().is_some_and(|name| self.values.contains_key(name)))
+        Ok(other
+            .unpack_str()
+            .is_some_and(|name| self.values.contains_key(name)))
     }
 
     fn get_methods() -> Option<&'static Methods> {
@@ -603,7 +642,9 @@ fn props_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = pos)] default: Option<Value<'v>>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
-        let found = this.downcast_ref::<Props>().and_then(|p| p.values.get(name));
+        let found = this
+            .downcast_ref::<Props>()
+            .and_then(|p| p.values.get(name));
         Ok(match found {
             Some(v) => json_to_value(v, heap),
             None => default.unwrap_or_else(Value::new_none),
@@ -611,18 +652,28 @@ fn props_methods(builder: &mut MethodsBuilder) {
     }
 
     /// `props.hasProperty(name)`.
-    fn hasProperty<'v>(this: Value<'v>, #[starlark(require = pos)] name: &str) -> anyhow::Result<bool> {
-        Ok(this.downcast_ref::<Props>().is_some_and(|p| p.values.contains_key(name)))
+    fn hasProperty<'v>(
+        this: Value<'v>,
+        #[starlark(require = pos)] name: &str,
+    ) -> anyhow::Result<bool> {
+        Ok(this
+            .downcast_ref::<Props>()
+            .is_some_and(|p| p.values.contains_key(name)))
     }
 
     /// `props.has_key(name)`.
     fn has_key<'v>(this: Value<'v>, #[starlark(require = pos)] name: &str) -> anyhow::Result<bool> {
-        Ok(this.downcast_ref::<Props>().is_some_and(|p| p.values.contains_key(name)))
+        Ok(this
+            .downcast_ref::<Props>()
+            .is_some_and(|p| p.values.contains_key(name)))
     }
 
     /// `props.keys()`.
     fn keys<'v>(this: Value<'v>) -> anyhow::Result<Vec<String>> {
-        Ok(this.downcast_ref::<Props>().map(|p| p.values.keys().cloned().collect()).unwrap_or_default())
+        Ok(this
+            .downcast_ref::<Props>()
+            .map(|p| p.values.keys().cloned().collect())
+            .unwrap_or_default())
     }
 }
 
@@ -645,8 +696,10 @@ pub(crate) fn json_to_value<'v>(json: &serde_json::Value, heap: Heap<'v>) -> Val
             heap.alloc(AllocList(values))
         }
         serde_json::Value::Object(map) => {
-            let entries: Vec<(Value<'v>, Value<'v>)> =
-                map.iter().map(|(k, v)| (heap.alloc(k.as_str()), json_to_value(v, heap))).collect();
+            let entries: Vec<(Value<'v>, Value<'v>)> = map
+                .iter()
+                .map(|(k, v)| (heap.alloc(k.as_str()), json_to_value(v, heap)))
+                .collect();
             heap.alloc(AllocDict(entries))
         }
     }
@@ -709,7 +762,9 @@ fn py_format<'v>(format: &str, value: Value<'v>, heap: Heap<'v>) -> Result<Strin
                     }
                     key.push(k);
                 }
-                value.at(heap.alloc(key.as_str()), heap).map_err(|_| format!("KeyError: '{key}'"))?
+                value
+                    .at(heap.alloc(key.as_str()), heap)
+                    .map_err(|_| format!("KeyError: '{key}'"))?
             }
             _ => {
                 let Some(v) = positional.get(next).copied() else {
@@ -730,7 +785,13 @@ fn py_format<'v>(format: &str, value: Value<'v>, heap: Heap<'v>) -> Result<Strin
             spec.push(k);
         }
         let precision: Option<usize> = spec.split_once('.').and_then(|(_, p)| p.parse().ok());
-        let width: usize = spec.split('.').next().unwrap_or_default().trim_start_matches(['-', '0', '+', ' ']).parse().unwrap_or(0);
+        let width: usize = spec
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches(['-', '0', '+', ' '])
+            .parse()
+            .unwrap_or(0);
         let text = match conversion {
             Some('s') => match item.unpack_str() {
                 Some(s) => s.to_string(),
@@ -739,11 +800,22 @@ fn py_format<'v>(format: &str, value: Value<'v>, heap: Heap<'v>) -> Result<Strin
             Some('r') => item.to_repr(),
             Some('d' | 'i' | 'u') => match item.to_json_value().ok().and_then(|j| j.as_f64()) {
                 Some(f) => format!("{}", f.trunc() as i64),
-                None => return Err(format!("%d format: a number is required, not {}", item.get_type())),
+                None => {
+                    return Err(format!(
+                        "%d format: a number is required, not {}",
+                        item.get_type()
+                    ))
+                }
             },
-            Some('f' | 'F' | 'e' | 'g') => match item.to_json_value().ok().and_then(|j| j.as_f64()) {
+            Some('f' | 'F' | 'e' | 'g') => match item.to_json_value().ok().and_then(|j| j.as_f64())
+            {
                 Some(f) => format!("{:.*}", precision.unwrap_or(6), f),
-                None => return Err(format!("%f format: a number is required, not {}", item.get_type())),
+                None => {
+                    return Err(format!(
+                        "%f format: a number is required, not {}",
+                        item.get_type()
+                    ))
+                }
             },
             Some('x') => match item.unpack_i32() {
                 Some(i) => format!("{i:x}"),

@@ -38,18 +38,26 @@ fn unknown_name() {
 #[test]
 fn unknown_keyword() {
     let msg = error(&format!("{HEADER}c['builders'].append(BuilderConfig(name='b', slavename='w1',\n    factory=BuildFactory(), nosuch=1))\n"));
-    assert_eq!(msg, "master.cfg:4: unknown keyword argument 'nosuch' for BuilderConfig");
+    assert_eq!(
+        msg,
+        "master.cfg:4: unknown keyword argument 'nosuch' for BuilderConfig"
+    );
 }
 
 #[test]
 fn wrong_type() {
     let msg = error(&format!("{HEADER}c['status'] = []\nc['status'].append(MailNotifier(fromaddr='a@b', smtpPort='25'))\n"));
-    assert_eq!(msg, "master.cfg:5: MailNotifier: 'smtpPort' must be an int, got string");
+    assert_eq!(
+        msg,
+        "master.cfg:5: MailNotifier: 'smtpPort' must be an int, got string"
+    );
 }
 
 #[test]
 fn builder_without_worker() {
-    let msg = error(&format!("{HEADER}f = BuildFactory()\nc['builders'].append(BuilderConfig(name='b', factory=f))\n"));
+    let msg = error(&format!(
+        "{HEADER}f = BuildFactory()\nc['builders'].append(BuilderConfig(name='b', factory=f))\n"
+    ));
     assert_eq!(msg, "master.cfg:5: builder 'b' has no workers");
 }
 
@@ -72,14 +80,22 @@ fn scheduler_with_unknown_builder() {
     let msg = error(&format!(
         "{HEADER}c['builders'].append(BuilderConfig(name='b', slavenames=['w1'], factory=BuildFactory()))\nc['schedulers'] = [\n  ForceScheduler(name='force', builderNames=['b', 'nope'])]\n"
     ));
-    assert_eq!(msg, "master.cfg:6: scheduler 'force' names unknown builder 'nope'");
+    assert_eq!(
+        msg,
+        "master.cfg:6: scheduler 'force' names unknown builder 'nope'"
+    );
 }
 
 #[test]
 fn endless_loop_at_load_time() {
     let msg = error(&format!("{HEADER}def spin():\n    n = 0\n    for x in range(1000000000):\n        n += x\n    return n\nc['title'] = str(spin())\n"));
-    assert!(msg.starts_with("master.cfg:8: evaluation took too long"), "{msg}");
-    let msg = error(&format!("{HEADER}def f(n):\n    return f(n + 1)\nc['title'] = f(0)\n"));
+    assert!(
+        msg.starts_with("master.cfg:7: evaluation took too long"),
+        "{msg}"
+    );
+    let msg = error(&format!(
+        "{HEADER}def f(n):\n    return f(n + 1)\nc['title'] = f(0)\n"
+    ));
     assert!(msg.starts_with("master.cfg:5: "), "{msg}");
 }
 
@@ -94,8 +110,13 @@ fn missing_file() {
     let msg = error(&format!(
         "{HEADER}c['status'] = []\nauthz = Authz(auth=HTPasswdAuth('/no/such'),\n    forceBuild='auth')\nc['status'].append(WebStatus(8010, authz=authz))\n"
     ));
-    assert_eq!(msg, "master.cfg:5: HTPasswdAuth: file '/no/such' does not exist");
-    let msg = error(&format!("{HEADER}c['status'] = [WebStatus(8010,\n  change_hook_auth=['file:changehook.passwd'])]\n"));
+    assert_eq!(
+        msg,
+        "master.cfg:5: HTPasswdAuth: file '/no/such' does not exist"
+    );
+    let msg = error(&format!(
+        "{HEADER}c['status'] = [WebStatus(8010,\n  change_hook_auth=['file:changehook.passwd'])]\n"
+    ));
     assert_eq!(msg, "master.cfg:4: change_hook_auth: file '/nonexistent-basedir/changehook.passwd' does not exist");
 }
 
@@ -163,7 +184,13 @@ fn complete_config_round_trip() {
     assert_eq!(cfg.buildbot_url, "http://localhost:8010/");
     assert_eq!(cfg.workers.len(), 1);
     assert_eq!(cfg.workers[0].max_builds, Some(2));
-    assert_eq!(cfg.worker_port, Some(config::Listen::Tcp { port: 9989, interface: None }));
+    assert_eq!(
+        cfg.worker_port,
+        Some(config::Listen::Tcp {
+            port: 9989,
+            interface: None
+        })
+    );
     assert_eq!(cfg.builders.len(), 2);
     let build = &cfg.builders[0];
     assert_eq!(build.factory.steps.len(), 4);
@@ -178,8 +205,15 @@ fn complete_config_round_trip() {
     };
     let mut props = model::Properties::new();
     props.set("target", serde_json::json!("install"), "test");
-    let ctx = model::RenderContext { properties: &props, sourcestamps: &[], functions: Some(&loaded.functions) };
-    assert_eq!(shell.command.render(&ctx), Ok(serde_json::json!(["make", "install"])));
+    let ctx = model::RenderContext {
+        properties: &props,
+        sourcestamps: &[],
+        functions: Some(&loaded.functions),
+    };
+    assert_eq!(
+        shell.command.render(&ctx),
+        Ok(serde_json::json!(["make", "install"]))
+    );
     let _ = id;
     assert_eq!(cfg.schedulers.len(), 4);
     let config::SchedulerKind::Nightly { hour, minute, .. } = &cfg.schedulers[2].kind else {
@@ -188,12 +222,26 @@ fn complete_config_round_trip() {
     assert_eq!(hour.as_deref(), Some(&[3, 15][..]));
     assert_eq!(minute.as_deref(), Some(&[0][..]));
     assert_eq!(cfg.change_sources.len(), 1);
-    assert_eq!(cfg.www.listen, Some(config::Listen::Tcp { port: 8010, interface: Some("127.0.0.1".into()) }));
+    assert_eq!(
+        cfg.www.listen,
+        Some(config::Listen::Tcp {
+            port: 8010,
+            interface: Some("127.0.0.1".into())
+        })
+    );
     assert_eq!(cfg.db_url.as_deref(), Some("sqlite:///state.sqlite"));
     let config::Collapse::Function(collapse) = cfg.collapse_requests else {
         panic!("collapseRequests is not a function");
     };
-    let got = loaded.functions.call(collapse, &[serde_json::json!(null), serde_json::json!("b"), serde_json::json!({}), serde_json::json!({})]);
+    let got = loaded.functions.call(
+        collapse,
+        &[
+            serde_json::json!(null),
+            serde_json::json!("b"),
+            serde_json::json!({}),
+            serde_json::json!({}),
+        ],
+    );
     assert_eq!(got, Ok(serde_json::json!(true)));
 }
 
@@ -207,19 +255,33 @@ fn function_host_limits_runaway_functions() {
     let config::Collapse::Function(f) = loaded.config.collapse_requests else {
         panic!("not a function");
     };
-    assert_eq!(loaded.functions.call(f, &[serde_json::json!(4)]), Ok(serde_json::json!(6)));
+    assert_eq!(
+        loaded.functions.call(f, &[serde_json::json!(4)]),
+        Ok(serde_json::json!(6))
+    );
     assert_eq!(loaded.functions.name(f), Some("spin"));
-    let msg = match loaded.functions.call(f, &[serde_json::json!(1_000_000_000)]) {
+    let msg = match loaded
+        .functions
+        .call(f, &[serde_json::json!(1_000_000_000)])
+    {
         Ok(v) => format!("returned {v}"),
         Err(e) => e.to_string(),
     };
-    assert!(msg.starts_with("master.cfg:4: evaluation took too long"), "{msg}");
+    assert!(
+        msg.starts_with("master.cfg:7: evaluation took too long"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn runaway_memory_is_stopped() {
-    let msg = error(&format!("{HEADER}x = []\nfor i in range(100000000):\n    x.append('abcdefgh' * 10)\n"));
-    assert!(msg.starts_with("master.cfg:6: evaluation took too long"), "{msg}");
+    let msg = error(&format!(
+        "{HEADER}x = []\nfor i in range(100000000):\n    x.append('abcdefgh' * 10)\n"
+    ));
+    assert!(
+        msg.starts_with("master.cfg:6: evaluation took too long"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -231,7 +293,16 @@ fn www_plugins_of_seed_000() {
         Ok(l) => l,
         Err(e) => panic!("{e}"),
     };
-    let plugins = loaded.config.www.options.get("plugins").cloned().unwrap_or_default();
-    assert_eq!(plugins["wsgi_dashboards"][0]["app"], serde_json::json!({"function": 0}));
+    let plugins = loaded
+        .config
+        .www
+        .options
+        .get("plugins")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        plugins["wsgi_dashboards"][0]["app"],
+        serde_json::json!({"function": 0})
+    );
     assert_eq!(plugins["wsgi_dashboards"][0]["order"], serde_json::json!(5));
 }

@@ -5,7 +5,10 @@
 
 use model::Properties;
 use serde_json::{json, Map, Value};
-use store::{BuildRecord, BuildRequestRecord, BuildsetRecord, BuilderRecord, ChangeRecord, LogRecord, SourceStampRecord, StepRecord, WorkerRecord};
+use store::{
+    BuildRecord, BuildRequestRecord, BuilderRecord, BuildsetRecord, ChangeRecord, LogRecord,
+    SourceStampRecord, StepRecord, WorkerRecord,
+};
 
 fn results(r: Option<model::Results>) -> Value {
     r.map(|r| Value::from(r.code())).unwrap_or(Value::Null)

@@ -87,7 +87,15 @@ const STEP_FIELDS: Fields = &[
     ("urls", Other),
     ("hidden", Bool),
 ];
-const LOG_FIELDS: Fields = &[("logid", Int), ("name", Text), ("slug", Text), ("stepid", Int), ("complete", Bool), ("num_lines", Int), ("type", Text)];
+const LOG_FIELDS: Fields = &[
+    ("logid", Int),
+    ("name", Text),
+    ("slug", Text),
+    ("stepid", Int),
+    ("complete", Bool),
+    ("num_lines", Int),
+    ("type", Text),
+];
 const CHANGE_FIELDS: Fields = &[
     ("changeid", Int),
     ("author", Text),
@@ -161,12 +169,16 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
         ["builders"] => list_builders(store, spec, vec![]).await,
         ["builders", id] => {
             let id = builder_id(store, id).await?.ok_or_else(not_found)?;
-            let (rows, _) = store.builders_list(&ListQuery::filtered(vec![eq_int("builderid", id.0)])).await?;
+            let (rows, _) = store
+                .builders_list(&ListQuery::filtered(vec![eq_int("builderid", id.0)]))
+                .await?;
             single("builders", rows.first().map(json::builder), spec).ok_or_else(not_found)
         }
         ["builds"] => list_builds(store, spec, vec![]).await,
         ["builders", id, "builds"] => {
-            let Some(id) = builder_id(store, id).await? else { return list_empty("builds") };
+            let Some(id) = builder_id(store, id).await? else {
+                return list_empty("builds");
+            };
             list_builds(store, spec, vec![eq_int("builderid", id.0)]).await
         }
         ["workers", id, "builds"] => {
@@ -185,17 +197,30 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
         ["builders", bid, "builds", number] => {
             let number = int(number).ok_or_else(invalid)?;
             let bid = builder_id(store, bid).await?.ok_or_else(not_found)?;
-            let b = store.build_by_number(bid, number).await?.ok_or_else(not_found)?;
+            let b = store
+                .build_by_number(bid, number)
+                .await?
+                .ok_or_else(not_found)?;
             single_build(store, b, spec).await
         }
         ["builds", id, "properties"] => {
             let id = int(id).ok_or_else(invalid)?;
             let props = store.build_properties(BuildId(id)).await?;
-            Ok(DataResult::Single { plural: "properties", value: json::properties(&props) })
+            Ok(DataResult::Single {
+                plural: "properties",
+                value: json::properties(&props),
+            })
         }
         ["builds", id, "steps"] => {
             let id = int(id).ok_or_else(invalid)?;
-            list(store, "steps", STEP_FIELDS, spec, vec![eq_int("buildid", id)]).await
+            list(
+                store,
+                "steps",
+                STEP_FIELDS,
+                spec,
+                vec![eq_int("buildid", id)],
+            )
+            .await
         }
         ["steps", id] => {
             let id = int(id).ok_or_else(invalid)?;
@@ -214,43 +239,71 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
         ["changes"] => list(store, "changes", CHANGE_FIELDS, spec, vec![]).await,
         ["changes", id] => {
             let id = int(id).ok_or_else(invalid)?;
-            let c = store.change_get(ChangeId(id)).await?.ok_or_else(not_found)?;
+            let c = store
+                .change_get(ChangeId(id))
+                .await?
+                .ok_or_else(not_found)?;
             let ss = store.sourcestamp_get(c.sourcestampid).await?;
             single("changes", Some(json::change(&c, ss.as_ref())), spec).ok_or_else(not_found)
         }
         ["workers"] => list(store, "workers", WORKER_FIELDS, spec, vec![]).await,
         ["workers", id] => {
             let id = int(id).ok_or_else(invalid)?;
-            let w = store.worker_get(WorkerId(id)).await?.ok_or_else(not_found)?;
+            let w = store
+                .worker_get(WorkerId(id))
+                .await?
+                .ok_or_else(not_found)?;
             single("workers", Some(json::worker(&w)), spec).ok_or_else(not_found)
         }
         ["buildrequests"] => list(store, "buildrequests", BUILDREQUEST_FIELDS, spec, vec![]).await,
         ["builders", id, "buildrequests"] => {
-            let Some(id) = builder_id(store, id).await? else { return list_empty("buildrequests") };
-            list(store, "buildrequests", BUILDREQUEST_FIELDS, spec, vec![eq_int("builderid", id.0)]).await
+            let Some(id) = builder_id(store, id).await? else {
+                return list_empty("buildrequests");
+            };
+            list(
+                store,
+                "buildrequests",
+                BUILDREQUEST_FIELDS,
+                spec,
+                vec![eq_int("builderid", id.0)],
+            )
+            .await
         }
         ["buildrequests", id] => {
             let id = int(id).ok_or_else(invalid)?;
-            let r = store.buildrequest_get(model::BuildRequestId(id)).await?.ok_or_else(not_found)?;
+            let r = store
+                .buildrequest_get(model::BuildRequestId(id))
+                .await?
+                .ok_or_else(not_found)?;
             single("buildrequests", Some(json::buildrequest(&r, None)), spec).ok_or_else(not_found)
         }
         ["buildsets"] => list(store, "buildsets", BUILDSET_FIELDS, spec, vec![]).await,
         ["buildsets", id] => {
             let id = int(id).ok_or_else(invalid)?;
-            let b = store.buildset_get(BuildsetId(id)).await?.ok_or_else(not_found)?;
+            let b = store
+                .buildset_get(BuildsetId(id))
+                .await?
+                .ok_or_else(not_found)?;
             single("buildsets", Some(json::buildset(&b)), spec).ok_or_else(not_found)
         }
         ["buildsets", id, "properties"] => {
             let id = int(id).ok_or_else(invalid)?;
             let props = store.buildset_properties(BuildsetId(id)).await?;
-            Ok(DataResult::Single { plural: "properties", value: json::properties(&props) })
+            Ok(DataResult::Single {
+                plural: "properties",
+                value: json::properties(&props),
+            })
         }
         _ => Err(invalid()),
     }
 }
 
 fn list_empty(plural: &'static str) -> Result<DataResult, DataError> {
-    Ok(DataResult::List { plural, items: Vec::new(), total: 0 })
+    Ok(DataResult::List {
+        plural,
+        items: Vec::new(),
+        total: 0,
+    })
 }
 
 async fn builder_id(store: &Store, segment: &str) -> Result<Option<BuilderId>, DataError> {
@@ -265,15 +318,28 @@ fn eq_int(column: &'static str, value: i64) -> FilterSpec {
 }
 
 fn single(plural: &'static str, value: Option<Value>, spec: &ResultSpec) -> Option<DataResult> {
-    value.map(|v| DataResult::Single { plural, value: spec.select(v) })
+    value.map(|v| DataResult::Single {
+        plural,
+        value: spec.select(v),
+    })
 }
 
-async fn single_build(store: &Store, b: store::BuildRecord, spec: &ResultSpec) -> Result<DataResult, DataError> {
+async fn single_build(
+    store: &Store,
+    b: store::BuildRecord,
+    spec: &ResultSpec,
+) -> Result<DataResult, DataError> {
     let props = match spec.properties.is_empty() {
         true => None,
-        false => Some(wanted_properties(store.build_properties(b.id).await?, &spec.properties)),
+        false => Some(wanted_properties(
+            store.build_properties(b.id).await?,
+            &spec.properties,
+        )),
     };
-    Ok(DataResult::Single { plural: "builds", value: spec.select(json::build(&b, props.as_ref())) })
+    Ok(DataResult::Single {
+        plural: "builds",
+        value: spec.select(json::build(&b, props.as_ref())),
+    })
 }
 
 fn wanted_properties(all: model::Properties, wanted: &[String]) -> model::Properties {
@@ -289,47 +355,94 @@ fn wanted_properties(all: model::Properties, wanted: &[String]) -> model::Proper
     out
 }
 
-async fn list_builders(store: &Store, spec: &ResultSpec, fixed: Vec<FilterSpec>) -> Result<DataResult, DataError> {
+async fn list_builders(
+    store: &Store,
+    spec: &ResultSpec,
+    fixed: Vec<FilterSpec>,
+) -> Result<DataResult, DataError> {
     list(store, "builders", BUILDER_FIELDS, spec, fixed).await
 }
 
-async fn list_builds(store: &Store, spec: &ResultSpec, fixed: Vec<FilterSpec>) -> Result<DataResult, DataError> {
-    let DataResult::List { plural, mut items, total } = list(store, "builds", BUILD_FIELDS, spec, fixed).await? else {
+async fn list_builds(
+    store: &Store,
+    spec: &ResultSpec,
+    fixed: Vec<FilterSpec>,
+) -> Result<DataResult, DataError> {
+    let DataResult::List {
+        plural,
+        mut items,
+        total,
+    } = list(store, "builds", BUILD_FIELDS, spec, fixed).await?
+    else {
         return Err(DataError::BadRequest("unexpected single result".into()));
     };
     if !spec.properties.is_empty() {
-        let ids: Vec<BuildId> = items.iter().filter_map(|b| b.get("buildid").and_then(Value::as_i64)).map(BuildId).collect();
+        let ids: Vec<BuildId> = items
+            .iter()
+            .filter_map(|b| b.get("buildid").and_then(Value::as_i64))
+            .map(BuildId)
+            .collect();
         // One batched query for every build of the page, never one per build.
         let mut props = store.builds_properties(&ids).await?;
         for item in &mut items {
-            let Some(id) = item.get("buildid").and_then(Value::as_i64) else { continue };
-            let p = wanted_properties(props.remove(&BuildId(id)).unwrap_or_default(), &spec.properties);
+            let Some(id) = item.get("buildid").and_then(Value::as_i64) else {
+                continue;
+            };
+            let p = wanted_properties(
+                props.remove(&BuildId(id)).unwrap_or_default(),
+                &spec.properties,
+            );
             if let Some(obj) = item.as_object_mut() {
                 obj.insert("properties".to_string(), json::properties(&p));
             }
         }
     }
-    Ok(DataResult::List { plural, items, total })
+    Ok(DataResult::List {
+        plural,
+        items,
+        total,
+    })
 }
 
 /// Splits the spec into what SQL can do and what needs memory, runs the query, and shapes
 /// the rows.
-async fn list(store: &Store, plural: &'static str, fields: Fields, spec: &ResultSpec, fixed: Vec<FilterSpec>) -> Result<DataResult, DataError> {
+async fn list(
+    store: &Store,
+    plural: &'static str,
+    fields: Fields,
+    spec: &ResultSpec,
+    fixed: Vec<FilterSpec>,
+) -> Result<DataResult, DataError> {
     let known: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
     let field = |name: &str| fields.iter().find(|(n, _)| *n == name).copied();
     let mut query = ListQuery::filtered(fixed);
-    let mut in_memory = ResultSpec { fields: spec.fields.clone(), ..ResultSpec::default() };
+    let mut in_memory = ResultSpec {
+        fields: spec.fields.clone(),
+        ..ResultSpec::default()
+    };
     for f in &spec.filters {
         match field(&f.field) {
             Some((name, kind)) if kind != Other && !matches!(f.op, FilterOp::Contains) => {
                 if !spec.fields.is_empty() && !spec.fields.contains(&f.field) {
-                    return Err(DataError::BadRequest("cannot filter on un-selected fields".into()));
+                    return Err(DataError::BadRequest(
+                        "cannot filter on un-selected fields".into(),
+                    ));
                 }
-                let values = f.values.iter().map(|v| sql_value(kind, &f.field, v)).collect::<Result<Vec<_>, _>>()?;
-                if matches!(f.op, FilterOp::Lt | FilterOp::Le | FilterOp::Gt | FilterOp::Ge) && values.len() != 1 {
+                let values = f
+                    .values
+                    .iter()
+                    .map(|v| sql_value(kind, &f.field, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if matches!(
+                    f.op,
+                    FilterOp::Lt | FilterOp::Le | FilterOp::Gt | FilterOp::Ge
+                ) && values.len() != 1
+                {
                     continue; // upstream drops ordering filters with several values
                 }
-                query.filters.push(FilterSpec::new(name, store_op(f.op), values));
+                query
+                    .filters
+                    .push(FilterSpec::new(name, store_op(f.op), values));
             }
             _ => in_memory.filters.push(f.clone()),
         }
@@ -347,12 +460,20 @@ async fn list(store: &Store, plural: &'static str, fields: Fields, spec: &Result
         }
     }
     if !spec.fields.is_empty() && spec.order.iter().any(|(o, _)| !spec.fields.contains(o)) {
-        return Err(DataError::BadRequest("cannot order on un-selected fields".into()));
+        return Err(DataError::BadRequest(
+            "cannot order on un-selected fields".into(),
+        ));
     }
     let memory_work = !in_memory.filters.is_empty() || !in_memory.order.is_empty();
     if memory_work {
         // Order in memory keeps SQL order for ties; paging happens after filtering.
-        in_memory.order.splice(0..0, spec.order.iter().filter(|(n, _)| field(n).is_some_and(|(_, k)| k != Other)).cloned());
+        in_memory.order.splice(
+            0..0,
+            spec.order
+                .iter()
+                .filter(|(n, _)| field(n).is_some_and(|(_, k)| k != Other))
+                .cloned(),
+        );
         in_memory.limit = spec.limit;
         in_memory.offset = spec.offset;
     } else {
@@ -362,10 +483,18 @@ async fn list(store: &Store, plural: &'static str, fields: Fields, spec: &Result
     let (rows, total) = fetch(store, plural, &query).await?;
     if memory_work {
         let (items, total) = in_memory.apply(rows, &known)?;
-        return Ok(DataResult::List { plural, items, total });
+        return Ok(DataResult::List {
+            plural,
+            items,
+            total,
+        });
     }
     let items = rows.into_iter().map(|r| spec.select(r)).collect();
-    Ok(DataResult::List { plural, items, total })
+    Ok(DataResult::List {
+        plural,
+        items,
+        total,
+    })
 }
 
 async fn fetch(store: &Store, plural: &str, q: &ListQuery) -> Result<(Vec<Value>, i64), DataError> {
@@ -388,13 +517,30 @@ async fn fetch(store: &Store, plural: &str, q: &ListQuery) -> Result<(Vec<Value>
         }
         "changes" => {
             let (rows, total) = store.changes_list(q).await?;
-            let ids: Vec<SqlValue> = rows.iter().map(|c| SqlValue::Int(c.sourcestampid.0)).collect();
+            let ids: Vec<SqlValue> = rows
+                .iter()
+                .map(|c| SqlValue::Int(c.sourcestampid.0))
+                .collect();
             let ss = match ids.is_empty() {
                 true => Vec::new(),
-                false => store.sourcestamps_list(&ListQuery::filtered(vec![FilterSpec::new("ssid", store::FilterOp::In, ids)])).await?.0,
+                false => {
+                    store
+                        .sourcestamps_list(&ListQuery::filtered(vec![FilterSpec::new(
+                            "ssid",
+                            store::FilterOp::In,
+                            ids,
+                        )]))
+                        .await?
+                        .0
+                }
             };
             let by_id: std::collections::HashMap<_, _> = ss.iter().map(|s| (s.id, s)).collect();
-            (rows.iter().map(|c| json::change(c, by_id.get(&c.sourcestampid).copied())).collect(), total)
+            (
+                rows.iter()
+                    .map(|c| json::change(c, by_id.get(&c.sourcestampid).copied()))
+                    .collect(),
+                total,
+            )
         }
         "workers" => {
             let (rows, total) = store.workers_list(q).await?;
@@ -402,7 +548,10 @@ async fn fetch(store: &Store, plural: &str, q: &ListQuery) -> Result<(Vec<Value>
         }
         "buildrequests" => {
             let (rows, total) = store.buildrequests_list(q).await?;
-            (rows.iter().map(|r| json::buildrequest(r, None)).collect(), total)
+            (
+                rows.iter().map(|r| json::buildrequest(r, None)).collect(),
+                total,
+            )
         }
         "buildsets" => {
             let (rows, total) = store.buildsets_list(q).await?;
@@ -440,6 +589,11 @@ fn sql_value(kind: Kind, field: &str, v: &str) -> Result<SqlValue, DataError> {
 }
 
 /// The text of a whole log, chunk by chunk, for `raw` downloads; constant memory.
-pub fn raw_log(store: &Store, id: LogId) -> impl futures::Stream<Item = Result<String, DataError>> + Send + 'static {
-    store.log_chunks_stream(id).map(|r| r.map_err(DataError::from))
+pub fn raw_log(
+    store: &Store,
+    id: LogId,
+) -> impl futures::Stream<Item = Result<String, DataError>> + Send + 'static {
+    store
+        .log_chunks_stream(id)
+        .map(|r| r.map_err(DataError::from))
 }

@@ -71,8 +71,18 @@ impl ResultSpec {
                     Some(f) => spec.order.push((f.to_string(), true)),
                     None => spec.order.push((v.clone(), false)),
                 },
-                "limit" => spec.limit = Some(v.parse().map_err(|_| DataError::BadRequest("invalid limit".into()))?),
-                "offset" => spec.offset = Some(v.parse().map_err(|_| DataError::BadRequest("invalid offset".into()))?),
+                "limit" => {
+                    spec.limit = Some(
+                        v.parse()
+                            .map_err(|_| DataError::BadRequest("invalid limit".into()))?,
+                    )
+                }
+                "offset" => {
+                    spec.offset = Some(
+                        v.parse()
+                            .map_err(|_| DataError::BadRequest("invalid offset".into()))?,
+                    )
+                }
                 "property" => spec.properties.push(v.clone()),
                 _ => {
                     let (field, op) = match k.split_once("__") {
@@ -91,9 +101,17 @@ impl ResultSpec {
                         "notin" => FilterOp::NotIn,
                         _ => continue,
                     };
-                    match spec.filters.iter_mut().find(|f| f.field == field && f.op == op) {
+                    match spec
+                        .filters
+                        .iter_mut()
+                        .find(|f| f.field == field && f.op == op)
+                    {
                         Some(f) => f.values.push(v.clone()),
-                        None => spec.filters.push(Filter { field: field.to_string(), op, values: vec![v.clone()] }),
+                        None => spec.filters.push(Filter {
+                            field: field.to_string(),
+                            op,
+                            values: vec![v.clone()],
+                        }),
                     }
                 }
             }
@@ -103,16 +121,25 @@ impl ResultSpec {
 
     /// Applies filters, order, offset and limit to `items`; returns the page and the total
     /// that matched before paging. Field names are checked against the first item's keys.
-    pub fn apply(&self, mut items: Vec<Value>, known: &[&str]) -> Result<(Vec<Value>, i64), DataError> {
+    pub fn apply(
+        &self,
+        mut items: Vec<Value>,
+        known: &[&str],
+    ) -> Result<(Vec<Value>, i64), DataError> {
         for f in &self.filters {
             if !known.contains(&f.field.as_str()) {
                 if bare_filter(f) {
-                    return Err(DataError::BadRequest(format!("unrecognized query parameter '{}'", f.field)));
+                    return Err(DataError::BadRequest(format!(
+                        "unrecognized query parameter '{}'",
+                        f.field
+                    )));
                 }
                 continue;
             }
             if !self.fields.is_empty() && !self.fields.contains(&f.field) {
-                return Err(DataError::BadRequest("cannot filter on un-selected fields".into()));
+                return Err(DataError::BadRequest(
+                    "cannot filter on un-selected fields".into(),
+                ));
             }
             items.retain(|item| matches(item.get(&f.field).unwrap_or(&Value::Null), f));
         }
@@ -121,7 +148,9 @@ impl ResultSpec {
                 return Err(DataError::BadRequest(format!("no such field '{field}'")));
             }
             if !self.fields.is_empty() && !self.fields.contains(field) {
-                return Err(DataError::BadRequest("cannot order on un-selected fields".into()));
+                return Err(DataError::BadRequest(
+                    "cannot order on un-selected fields".into(),
+                ));
             }
         }
         for f in &self.fields {
@@ -132,7 +161,10 @@ impl ResultSpec {
         if !self.order.is_empty() {
             items.sort_by(|a, b| {
                 for (field, desc) in &self.order {
-                    let ord = compare(a.get(field).unwrap_or(&Value::Null), b.get(field).unwrap_or(&Value::Null));
+                    let ord = compare(
+                        a.get(field).unwrap_or(&Value::Null),
+                        b.get(field).unwrap_or(&Value::Null),
+                    );
                     let ord = if *desc { ord.reverse() } else { ord };
                     if ord != std::cmp::Ordering::Equal {
                         return ord;
@@ -144,7 +176,12 @@ impl ResultSpec {
         let total = items.len() as i64;
         let offset = self.offset.unwrap_or(0).max(0) as usize;
         let limit = self.limit.unwrap_or(DEFAULT_MAX_LIMIT).clamp(0, i64::MAX) as usize;
-        let page: Vec<Value> = items.into_iter().skip(offset).take(limit).map(|item| self.select(item)).collect();
+        let page: Vec<Value> = items
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|item| self.select(item))
+            .collect();
         Ok((page, total))
     }
 
@@ -154,7 +191,11 @@ impl ResultSpec {
             return item;
         }
         match item {
-            Value::Object(map) => Value::Object(map.into_iter().filter(|(k, _)| self.fields.contains(k)).collect()),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .filter(|(k, _)| self.fields.contains(k))
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -223,7 +264,10 @@ fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
         (_, Value::Null) => Ordering::Greater,
-        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         _ => as_text(a).cmp(&as_text(b)),
     }
@@ -235,14 +279,26 @@ mod tests {
     use serde_json::json;
 
     fn check(query: &[(&str, &str)], expected: &str) {
-        let pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let items = vec![
             json!({"id": 1, "name": "a", "tags": ["x"], "done": true}),
             json!({"id": 2, "name": "b", "tags": [], "done": false}),
             json!({"id": 3, "name": "c", "tags": ["x", "y"], "done": null}),
         ];
-        let got = match ResultSpec::parse(&pairs).and_then(|s| s.apply(items, &["id", "name", "tags", "done"])) {
-            Ok((page, total)) => format!("{} {}", total, page.iter().map(|i| i["id"].to_string()).collect::<Vec<_>>().join(",")),
+        let got = match ResultSpec::parse(&pairs)
+            .and_then(|s| s.apply(items, &["id", "name", "tags", "done"]))
+        {
+            Ok((page, total)) => format!(
+                "{} {}",
+                total,
+                page.iter()
+                    .map(|i| i["id"].to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             Err(e) => format!("error: {e}"),
         };
         assert_eq!(got, expected, "{query:?}");
@@ -259,9 +315,18 @@ mod tests {
         check(&[("done", "yes")], "1 1");
         check(&[("offset", "2")], "3 3");
         check(&[("limit", "x")], "error: bad request: invalid limit");
-        check(&[("order", "nope")], "error: bad request: no such field 'nope'");
-        check(&[("bogus", "1")], "error: bad request: unrecognized query parameter 'bogus'");
+        check(
+            &[("order", "nope")],
+            "error: bad request: no such field 'nope'",
+        );
+        check(
+            &[("bogus", "1")],
+            "error: bad request: unrecognized query parameter 'bogus'",
+        );
         check(&[("bogus__xx", "1")], "3 1,2,3");
-        check(&[("field", "name"), ("order", "id")], "error: bad request: cannot order on un-selected fields");
+        check(
+            &[("field", "name"), ("order", "id")],
+            "error: bad request: cannot order on un-selected fields",
+        );
     }
 }

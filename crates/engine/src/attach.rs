@@ -40,7 +40,11 @@ pub async fn attach(shared: Arc<Shared>, name: String, socket: WebSocket) {
         conn.shut();
         return;
     };
-    if let Err(e) = shared.store.worker_connected(workerid, shared.masterid, &info.raw).await {
+    if let Err(e) = shared
+        .store
+        .worker_connected(workerid, shared.masterid, &info.raw)
+        .await
+    {
         tracing::error!(worker = %name, error = %e, "could not record worker connection");
     }
     crate::events::worker(&shared, workerid, "connected").await;
@@ -70,7 +74,11 @@ pub async fn attach(shared: Arc<Shared>, name: String, socket: WebSocket) {
         _ => false,
     });
     if still_ours {
-        if let Err(e) = shared.store.worker_disconnected(workerid, shared.masterid).await {
+        if let Err(e) = shared
+            .store
+            .worker_disconnected(workerid, shared.masterid)
+            .await
+        {
             tracing::error!(worker = %name, error = %e, "could not record worker disconnection");
         }
         crate::events::worker(&shared, workerid, "disconnected").await;
@@ -88,7 +96,9 @@ async fn replace_duplicate(shared: &Arc<Shared>, name: &str) -> bool {
     if old.is_closed() {
         return true;
     }
-    let probe = old.request(Op::Print { message: Value::from("master got a duplicate connection") });
+    let probe = old.request(Op::Print {
+        message: Value::from("master got a duplicate connection"),
+    });
     match tokio::time::timeout(DUPLICATE_CHECK, probe).await {
         Ok(Ok(_)) => false,
         _ => {
@@ -99,17 +109,32 @@ async fn replace_duplicate(shared: &Arc<Shared>, name: &str) -> bool {
 }
 
 /// The attach sequence of spec §5.1: print, get_worker_info, settings, builder directories.
-async fn bootstrap(shared: &Arc<Shared>, conn: &Arc<WorkerConnection>) -> Result<WorkerInfo, String> {
-    conn.request(Op::Print { message: Value::from("attached") }).await.map_err(|e| e.to_string())?;
-    let raw = conn.request(Op::GetWorkerInfo).await.map_err(|e| e.to_string())?;
+async fn bootstrap(
+    shared: &Arc<Shared>,
+    conn: &Arc<WorkerConnection>,
+) -> Result<WorkerInfo, String> {
+    conn.request(Op::Print {
+        message: Value::from("attached"),
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let raw = conn
+        .request(Op::GetWorkerInfo)
+        .await
+        .map_err(|e| e.to_string())?;
     let info = worker_info(&raw)?;
     let settings = Value::Map(vec![
-        (Value::from("newline_re"), Value::from(r"(\r\n|\r(?=.)|\033\[u|\033\[[0-9]+;[0-9]+[Hf]|\033\[2J|\x08+)")),
+        (
+            Value::from("newline_re"),
+            Value::from(r"(\r\n|\r(?=.)|\033\[u|\033\[[0-9]+;[0-9]+[Hf]|\033\[2J|\x08+)"),
+        ),
         (Value::from("max_line_length"), Value::from(4096)),
         (Value::from("buffer_timeout"), Value::from(5)),
         (Value::from("buffer_size"), Value::from(65536)),
     ]);
-    conn.request(Op::SetWorkerSettings { args: settings }).await.map_err(|e| e.to_string())?;
+    conn.request(Op::SetWorkerSettings { args: settings })
+        .await
+        .map_err(|e| e.to_string())?;
     let runtime = shared.runtime();
     let dirs: Vec<Value> = runtime
         .config
@@ -120,15 +145,25 @@ async fn bootstrap(shared: &Arc<Shared>, conn: &Arc<WorkerConnection>) -> Result
         .collect();
     if !dirs.is_empty() {
         let args = Value::Map(vec![(Value::from("paths"), Value::Array(dirs))]);
-        crate::build::run_simple(conn, "mkdir", args).await.map_err(|e| format!("mkdir of builder directories failed: {e}"))?;
+        crate::build::run_simple(conn, "mkdir", args)
+            .await
+            .map_err(|e| format!("mkdir of builder directories failed: {e}"))?;
     }
     Ok(info)
 }
 
 fn worker_info(raw: &Value) -> Result<WorkerInfo, String> {
     let json = crate::convert::msgpack_to_json(raw);
-    let basedir = json.get("basedir").and_then(|v| v.as_str()).ok_or("worker info has no basedir")?.to_string();
-    let system = json.get("system").and_then(|v| v.as_str()).unwrap_or("posix").to_string();
+    let basedir = json
+        .get("basedir")
+        .and_then(|v| v.as_str())
+        .ok_or("worker info has no basedir")?
+        .to_string();
+    let system = json
+        .get("system")
+        .and_then(|v| v.as_str())
+        .unwrap_or("posix")
+        .to_string();
     // The environment is large and may hold secrets; pages show only the descriptive keys.
     let mut shown = serde_json::Map::new();
     if let Some(map) = json.as_object() {
@@ -138,5 +173,9 @@ fn worker_info(raw: &Value) -> Result<WorkerInfo, String> {
             }
         }
     }
-    Ok(WorkerInfo { basedir, system, raw: serde_json::Value::Object(shown) })
+    Ok(WorkerInfo {
+        basedir,
+        system,
+        raw: serde_json::Value::Object(shown),
+    })
 }

@@ -28,7 +28,10 @@ impl Event {
     /// True if `pattern` (segments, `*` matching one) matches this event's key.
     pub fn matches(&self, pattern: &[&str]) -> bool {
         pattern.len() == self.key.len()
-            && pattern.iter().zip(self.key.iter()).all(|(p, k)| *p == "*" || p == k)
+            && pattern
+                .iter()
+                .zip(self.key.iter())
+                .all(|(p, k)| *p == "*" || p == k)
     }
 }
 
@@ -62,7 +65,10 @@ impl Bus {
         for key in keys {
             let segments: Arc<[String]> = key.split('/').map(str::to_string).collect();
             // No receivers is normal (nobody watching); the event is simply dropped.
-            let _ = self.sender.send(Event { key: segments, payload: payload.clone() });
+            let _ = self.sender.send(Event {
+                key: segments,
+                payload: payload.clone(),
+            });
         }
     }
 }
@@ -70,7 +76,13 @@ impl Bus {
 /// Routing keys for each resource, exactly as spec §9 lists them.
 pub mod keys {
     /// Keys of a build event.
-    pub fn build(builderid: i64, number: i64, buildid: i64, workerid: Option<i64>, event: &str) -> Vec<String> {
+    pub fn build(
+        builderid: i64,
+        number: i64,
+        buildid: i64,
+        workerid: Option<i64>,
+        event: &str,
+    ) -> Vec<String> {
         let mut keys = vec![
             format!("builders/{builderid}/builds/{number}/{event}"),
             format!("builds/{buildid}/{event}"),
@@ -83,12 +95,18 @@ pub mod keys {
 
     /// Keys of a step event.
     pub fn step(buildid: i64, stepid: i64, event: &str) -> Vec<String> {
-        vec![format!("builds/{buildid}/steps/{stepid}/{event}"), format!("steps/{stepid}/{event}")]
+        vec![
+            format!("builds/{buildid}/steps/{stepid}/{event}"),
+            format!("steps/{stepid}/{event}"),
+        ]
     }
 
     /// Keys of a log event.
     pub fn log(logid: i64, stepid: i64, slug: &str, event: &str) -> Vec<String> {
-        vec![format!("logs/{logid}/{event}"), format!("steps/{stepid}/logs/{slug}/{event}")]
+        vec![
+            format!("logs/{logid}/{event}"),
+            format!("steps/{stepid}/logs/{slug}/{event}"),
+        ]
     }
 
     /// Keys of a build request event.
@@ -129,7 +147,10 @@ mod tests {
     async fn wildcard_matches_one_segment() {
         let bus = Bus::new();
         let mut rx = bus.subscribe();
-        bus.publish(&keys::build(1, 7, 42, Some(3), "finished"), serde_json::json!({"buildid": 42}));
+        bus.publish(
+            &keys::build(1, 7, 42, Some(3), "finished"),
+            serde_json::json!({"buildid": 42}),
+        );
         let first = rx.recv().await.expect("event published");
         assert!(first.matches(&["builders", "1", "builds", "*", "finished"]));
         assert!(!first.matches(&["builders", "*", "finished"]));

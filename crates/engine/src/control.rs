@@ -37,10 +37,22 @@ pub async fn force(
     owner: &str,
 ) -> Result<(BuildsetId, Vec<(BuilderId, BuildRequestId)>), ForceError> {
     let runtime = shared.runtime();
-    let Some(s) = runtime.config.schedulers.iter().find(|s| s.name == scheduler) else {
+    let Some(s) = runtime
+        .config
+        .schedulers
+        .iter()
+        .find(|s| s.name == scheduler)
+    else {
         return Err(ForceError::UnknownScheduler(scheduler.to_string()));
     };
-    let SchedulerKind::Force { reason, username, codebase_fields, properties, .. } = &s.kind else {
+    let SchedulerKind::Force {
+        reason,
+        username,
+        codebase_fields,
+        properties,
+        ..
+    } = &s.kind
+    else {
         return Err(ForceError::UnknownScheduler(scheduler.to_string()));
     };
     let mut errors = BTreeMap::new();
@@ -57,21 +69,32 @@ pub async fn force(
     };
     let reason_text = text(&reason.name, &reason.default);
     let user = text(&username.name, &username.default);
-    let owner = if user.is_empty() { owner.to_string() } else { user };
+    let owner = if user.is_empty() {
+        owner.to_string()
+    } else {
+        user
+    };
     let mut ss = store::NewSourceStamp::default();
     for field in codebase_fields {
         let value = text(&field.name, &field.default);
         if let Some(re) = &field.regex {
             if let Ok(re) = regex::Regex::new(re) {
                 if !re.is_match(&value) {
-                    errors.insert(field.name.clone(), format!("value {value:?} does not match pattern {re}"));
+                    errors.insert(
+                        field.name.clone(),
+                        format!("value {value:?} does not match pattern {re}"),
+                    );
                 }
             }
         }
         if field.required && value.is_empty() {
             errors.insert(field.name.clone(), "this field is required".to_string());
         }
-        let opt = if value.is_empty() { None } else { Some(value.clone()) };
+        let opt = if value.is_empty() {
+            None
+        } else {
+            Some(value.clone())
+        };
         match field.name.as_str() {
             "branch" => ss.branch = opt,
             "revision" => ss.revision = opt,
@@ -82,7 +105,10 @@ pub async fn force(
     }
     let mut props = Properties::new();
     for p in properties {
-        let raw = params.get(&p.name).cloned().unwrap_or_else(|| p.default.clone());
+        let raw = params
+            .get(&p.name)
+            .cloned()
+            .unwrap_or_else(|| p.default.clone());
         let value = match p.kind.as_str() {
             "int" => match &raw {
                 Json::Number(_) => raw.clone(),
@@ -95,7 +121,10 @@ pub async fn force(
                 },
                 _ => Json::Null,
             },
-            "bool" => Json::Bool(matches!(&raw, Json::Bool(true)) || matches!(&raw, Json::String(s) if s == "true" || s == "on" || s == "1")),
+            "bool" => Json::Bool(
+                matches!(&raw, Json::Bool(true))
+                    || matches!(&raw, Json::String(s) if s == "true" || s == "on" || s == "1"),
+            ),
             _ => match &raw {
                 Json::String(_) => raw.clone(),
                 Json::Null => Json::String(String::new()),
@@ -121,7 +150,10 @@ pub async fn force(
         Some(Json::String(s)) => match s.trim().parse() {
             Ok(n) => n,
             Err(_) => {
-                errors.insert("priority".to_string(), format!("invalid literal for int() with base 10: {s:?}"));
+                errors.insert(
+                    "priority".to_string(),
+                    format!("invalid literal for int() with base 10: {s:?}"),
+                );
                 0
             }
         },
@@ -130,13 +162,20 @@ pub async fn force(
     if !errors.is_empty() {
         return Err(ForceError::Fields(errors));
     }
-    props.set("reason", Json::String(reason_text.clone()), "Force Build Form");
+    props.set(
+        "reason",
+        Json::String(reason_text.clone()),
+        "Force Build Form",
+    );
     props.set("owner", Json::String(owner.clone()), "Force Build Form");
     let builders = match builder_names {
         Some(names) => {
             for n in &names {
                 if !s.builder_names.contains(n) {
-                    return Err(ForceError::Fields(BTreeMap::from([("builderNames".to_string(), format!("builder {n:?} is not in scheduler {scheduler:?}"))])));
+                    return Err(ForceError::Fields(BTreeMap::from([(
+                        "builderNames".to_string(),
+                        format!("builder {n:?} is not in scheduler {scheduler:?}"),
+                    )])));
                 }
             }
             names
@@ -160,7 +199,8 @@ pub fn stop_build(shared: &Arc<Shared>, id: BuildId, reason: &str) -> bool {
     let builds = shared.builds.lock().expect("builds lock poisoned");
     match builds.get(&id) {
         Some(b) => {
-            b.stop.send_replace(Some((Results::Cancelled, reason.to_string())));
+            b.stop
+                .send_replace(Some((Results::Cancelled, reason.to_string())));
             true
         }
         None => false,

@@ -13,9 +13,15 @@ pub fn msgpack_to_json(v: &Value) -> serde_json::Value {
         },
         Value::F32(f) => serde_json::Value::from(*f as f64),
         Value::F64(f) => serde_json::Value::from(*f),
-        Value::String(s) => serde_json::Value::String(s.as_str().map(str::to_string).unwrap_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned())),
+        Value::String(s) => serde_json::Value::String(
+            s.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        ),
         Value::Binary(b) => serde_json::Value::String(String::from_utf8_lossy(b).into_owned()),
-        Value::Array(items) => serde_json::Value::Array(items.iter().map(msgpack_to_json).collect()),
+        Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(msgpack_to_json).collect())
+        }
         Value::Map(pairs) => {
             let mut map = serde_json::Map::new();
             for (k, v) in pairs {

@@ -5,7 +5,7 @@
 //! is attached, configured for it, not paused, and under `max_builds`. Claims are rows in
 //! the database (unique per request), so two masters never run the same request.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use model::BuilderId;
@@ -43,26 +43,37 @@ async fn distribute(shared: &Arc<Shared>) -> Result<(), store::StoreError> {
     for r in pending {
         by_builder.entry(r.builderid).or_default().push(r);
     }
-    let names: HashMap<BuilderId, &String> = runtime.builder_ids.iter().map(|(k, v)| (*v, k)).collect();
+    let names: HashMap<BuilderId, &String> =
+        runtime.builder_ids.iter().map(|(k, v)| (*v, k)).collect();
     for (builderid, requests) in by_builder {
-        let Some(name) = names.get(&builderid) else { continue };
-        let Some(builder) = runtime.builder(name) else { continue };
-        let mut queue = requests.into_iter();
-        while let Some(first) = queue.next() {
+        let Some(name) = names.get(&builderid) else {
+            continue;
+        };
+        let Some(builder) = runtime.builder(name) else {
+            continue;
+        };
+        let mut queue: VecDeque<_> = requests.into();
+        while let Some(first) = queue.pop_front() {
             if shared.is_stopping() {
                 return Ok(());
             }
-            let Some(worker) = reserve_worker(shared, &runtime, builder) else { break };
+            let Some(worker) = reserve_worker(shared, &runtime, builder) else {
+                break;
+            };
             let mut batch = vec![first];
             if collapses(&runtime, builder) {
                 // Compatible requests of the same builder ride along with this build.
-                let rest: Vec<_> = queue.by_ref().collect();
-                let (same, other): (Vec<_>, Vec<_>) = split_compatible(shared, &batch[0], rest).await;
+                let rest = std::mem::take(&mut queue);
+                let (same, other) = split_compatible(shared, &batch[0], rest.into()).await;
                 batch.extend(same);
-                queue = other.into_iter().collect::<Vec<_>>().into_iter();
+                queue = other.into();
             }
             let ids: Vec<_> = batch.iter().map(|r| r.id).collect();
-            if !shared.store.buildrequests_claim(&ids, shared.masterid, model::now()).await? {
+            if !shared
+                .store
+                .buildrequests_claim(&ids, shared.masterid, model::now())
+                .await?
+            {
                 unreserve(shared, &worker.0);
                 continue;
             }
@@ -84,7 +95,10 @@ async fn distribute(shared: &Arc<Shared>) -> Result<(), store::StoreError> {
 }
 
 fn collapses(runtime: &crate::master::Runtime, builder: &config::BuilderConfig) -> bool {
-    match (&builder.collapse_requests, &runtime.config.collapse_requests) {
+    match (
+        &builder.collapse_requests,
+        &runtime.config.collapse_requests,
+    ) {
         (config::Collapse::Bool(b), _) => *b,
         (config::Collapse::Inherit, config::Collapse::Bool(b)) => *b,
         (config::Collapse::Inherit, config::Collapse::Inherit) => true,
@@ -98,19 +112,16 @@ async fn split_compatible(
     shared: &Arc<Shared>,
     first: &store::BuildRequestRecord,
     rest: Vec<store::BuildRequestRecord>,
-) -> (Vec<store::BuildRequestRecord>, Vec<store::BuildRequestRecord>) {
-    let key = |ss: Vec<store::SourceStampRecord>| -> Option<Vec<(String, String, Option<String>, String)>> {
-        if ss.iter().any(|s| s.patch.is_some()) {
-            return None;
-        }
-        let mut k: Vec<_> = ss.into_iter().map(|s| (s.codebase, s.repository, s.branch, s.project)).collect();
-        k.sort();
-        Some(k)
-    };
+) -> (
+    Vec<store::BuildRequestRecord>,
+    Vec<store::BuildRequestRecord>,
+) {
     let Ok(first_ss) = shared.store.buildset_sourcestamps(first.buildsetid).await else {
         return (Vec::new(), rest);
     };
-    let Some(first_key) = key(first_ss) else { return (Vec::new(), rest) };
+    let Some(first_key) = key(first_ss) else {
+        return (Vec::new(), rest);
+    };
     let mut same = Vec::new();
     let mut other = Vec::new();
     for r in rest {
@@ -127,19 +138,53 @@ async fn split_compatible(
     (same, other)
 }
 
-type Reserved = (String, Arc<crate::workers::WorkerConnection>, crate::workers::WorkerInfo);
+/// What must match for two requests to share a build: codebase, repository, branch and
+/// project of every source stamp (revisions may differ). Patched stamps never collapse.
+type CollapseKey = Vec<(String, String, Option<String>, String)>;
+
+fn key(ss: Vec<store::SourceStampRecord>) -> Option<CollapseKey> {
+    if ss.iter().any(|s| s.patch.is_some()) {
+        return None;
+    }
+    let mut k: Vec<_> = ss
+        .into_iter()
+        .map(|s| (s.codebase, s.repository, s.branch, s.project))
+        .collect();
+    k.sort();
+    Some(k)
+}
+
+type Reserved = (
+    String,
+    Arc<crate::workers::WorkerConnection>,
+    crate::workers::WorkerInfo,
+);
 
 /// Picks a free worker for `builder` and counts the build against it.
-fn reserve_worker(shared: &Arc<Shared>, runtime: &crate::master::Runtime, builder: &config::BuilderConfig) -> Option<Reserved> {
+fn reserve_worker(
+    shared: &Arc<Shared>,
+    runtime: &crate::master::Runtime,
+    builder: &config::BuilderConfig,
+) -> Option<Reserved> {
     shared.workers.with(|slots| {
         let mut candidates: Vec<&String> = builder
             .workernames
             .iter()
             .filter(|name| {
-                let Some(slot) = slots.get(*name) else { return false };
+                let Some(slot) = slots.get(*name) else {
+                    return false;
+                };
                 let Some(conn) = &slot.conn else { return false };
-                let max = runtime.config.workers.iter().find(|w| &w.name == *name).and_then(|w| w.max_builds);
-                !conn.is_closed() && !slot.paused && !slot.graceful && max.is_none_or(|m| slot.running < m)
+                let max = runtime
+                    .config
+                    .workers
+                    .iter()
+                    .find(|w| &w.name == *name)
+                    .and_then(|w| w.max_builds);
+                !conn.is_closed()
+                    && !slot.paused
+                    && !slot.graceful
+                    && max.is_none_or(|m| slot.running < m)
             })
             .collect();
         if candidates.is_empty() {

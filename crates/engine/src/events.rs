@@ -10,7 +10,13 @@ use crate::master::Shared;
 /// Announces a build event (`new`, `update`, `finished`).
 pub async fn build(shared: &Arc<Shared>, id: BuildId, event: &str) {
     if let Ok(Some(b)) = shared.store.build_get(id).await {
-        let keys = keys::build(b.builderid.0, b.number, b.id.0, b.workerid.map(|w| w.0), event);
+        let keys = keys::build(
+            b.builderid.0,
+            b.number,
+            b.id.0,
+            b.workerid.map(|w| w.0),
+            event,
+        );
         shared.bus.publish(&keys, data::json::build(&b, None));
     }
 }
@@ -18,14 +24,20 @@ pub async fn build(shared: &Arc<Shared>, id: BuildId, event: &str) {
 /// Announces a step event.
 pub async fn step(shared: &Arc<Shared>, id: StepId, event: &str) {
     if let Ok(Some(s)) = shared.store.step_get(id).await {
-        shared.bus.publish(&keys::step(s.buildid.0, s.id.0, event), data::json::step(&s));
+        shared.bus.publish(
+            &keys::step(s.buildid.0, s.id.0, event),
+            data::json::step(&s),
+        );
     }
 }
 
 /// Announces a log event.
 pub async fn log(shared: &Arc<Shared>, id: LogId, event: &str) {
     if let Ok(Some(l)) = shared.store.log_get(id).await {
-        shared.bus.publish(&keys::log(l.id.0, l.stepid.0, &l.slug, event), data::json::log(&l));
+        shared.bus.publish(
+            &keys::log(l.id.0, l.stepid.0, &l.slug, event),
+            data::json::log(&l),
+        );
     }
 }
 
@@ -33,28 +45,41 @@ pub async fn log(shared: &Arc<Shared>, id: LogId, event: &str) {
 pub async fn buildrequest(shared: &Arc<Shared>, id: BuildRequestId, event: &str) {
     if let Ok(Some(r)) = shared.store.buildrequest_get(id).await {
         let keys = keys::buildrequest(r.buildsetid.0, r.builderid.0, r.id.0, event);
-        shared.bus.publish(&keys, data::json::buildrequest(&r, None));
+        shared
+            .bus
+            .publish(&keys, data::json::buildrequest(&r, None));
     }
 }
 
 /// Announces a buildset event.
 pub async fn buildset(shared: &Arc<Shared>, id: BuildsetId, event: &str) {
     if let Ok(Some(b)) = shared.store.buildset_get(id).await {
-        shared.bus.publish(&keys::buildset(b.id.0, event), data::json::buildset(&b));
+        shared
+            .bus
+            .publish(&keys::buildset(b.id.0, event), data::json::buildset(&b));
     }
 }
 
 /// Announces a new change.
 pub async fn change(shared: &Arc<Shared>, id: ChangeId) {
     if let Ok(Some(c)) = shared.store.change_get(id).await {
-        let ss = shared.store.sourcestamp_get(c.sourcestampid).await.ok().flatten();
-        shared.bus.publish(&keys::change(c.id.0), data::json::change(&c, ss.as_ref()));
+        let ss = shared
+            .store
+            .sourcestamp_get(c.sourcestampid)
+            .await
+            .ok()
+            .flatten();
+        shared
+            .bus
+            .publish(&keys::change(c.id.0), data::json::change(&c, ss.as_ref()));
     }
 }
 
 /// Announces a worker event.
 pub async fn worker(shared: &Arc<Shared>, id: WorkerId, event: &str) {
     if let Ok(Some(w)) = shared.store.worker_get(id).await {
-        shared.bus.publish(&keys::worker(w.id.0, event), data::json::worker(&w));
+        shared
+            .bus
+            .publish(&keys::worker(w.id.0, event), data::json::worker(&w));
     }
 }

@@ -47,16 +47,35 @@ pub struct Master {
 impl Master {
     /// Opens the database, applies `loaded`, recovers, and starts the worker port, the
     /// distributor, schedulers and change sources.
-    pub async fn start(basedir: &Path, loaded: config::LoadedConfig) -> Result<Master, EngineError> {
+    pub async fn start(
+        basedir: &Path,
+        loaded: config::LoadedConfig,
+    ) -> Result<Master, EngineError> {
         let listen = loaded.config.worker_port.clone();
         let shared = master::open(basedir, loaded).await?;
         let addr = match listen {
-            Some(config::Listen::Tcp { port, interface }) => format!("{}:{port}", interface.unwrap_or_else(|| "127.0.0.1".into())),
-            Some(config::Listen::Unix(path)) => return Err(EngineError::Invalid(format!("workers cannot connect over a unix socket ({path})"))),
+            Some(config::Listen::Tcp { port, interface }) => {
+                format!("{}:{port}", interface.unwrap_or_else(|| "127.0.0.1".into()))
+            }
+            Some(config::Listen::Unix(path)) => {
+                return Err(EngineError::Invalid(format!(
+                    "workers cannot connect over a unix socket ({path})"
+                )))
+            }
             None => "127.0.0.1:9989".to_string(),
         };
-        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| EngineError::Listen { addr: addr.clone(), source })?;
-        let worker_addr = listener.local_addr().map_err(|source| EngineError::Listen { addr: addr.clone(), source })?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| EngineError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        let worker_addr = listener
+            .local_addr()
+            .map_err(|source| EngineError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
         let mut tasks = Vec::new();
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {
@@ -68,7 +87,11 @@ impl Master {
         schedulers::restart(&shared);
         announce_inactive_targets(&shared.runtime().config);
         tracing::info!(worker_port = %worker_addr, "master started");
-        Ok(Master { shared, worker_addr, tasks })
+        Ok(Master {
+            shared,
+            worker_addr,
+            tasks,
+        })
     }
 
     /// Stops taking new builds, waits for running builds (up to `grace`), then stops.
@@ -78,13 +101,30 @@ impl Master {
         while self.shared.running_builds() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        for (_, b) in self.shared.builds.lock().expect("builds lock poisoned").iter() {
-            b.stop.send_replace(Some((model::Results::Retry, "master shutting down".into())));
+        for (_, b) in self
+            .shared
+            .builds
+            .lock()
+            .expect("builds lock poisoned")
+            .iter()
+        {
+            b.stop
+                .send_replace(Some((model::Results::Retry, "master shutting down".into())));
         }
-        let tasks = std::mem::take(&mut *self.shared.service_tasks.lock().expect("tasks lock poisoned"));
+        let tasks = std::mem::take(
+            &mut *self
+                .shared
+                .service_tasks
+                .lock()
+                .expect("tasks lock poisoned"),
+        );
         for t in tasks.into_iter().chain(self.tasks) {
             t.abort();
         }
-        let _ = self.shared.store.master_set_active(self.shared.masterid, false).await;
+        let _ = self
+            .shared
+            .store
+            .master_set_active(self.shared.masterid, false)
+            .await;
     }
 }

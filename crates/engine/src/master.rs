@@ -33,7 +33,11 @@ impl Runtime {
 
     /// The builder with row id `id`.
     pub fn builder_by_id(&self, id: BuilderId) -> Option<&config::BuilderConfig> {
-        let name = self.builder_ids.iter().find(|(_, v)| **v == id).map(|(k, _)| k)?;
+        let name = self
+            .builder_ids
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(k, _)| k)?;
         self.builder(name)
     }
 }

@@ -16,11 +16,22 @@ use crate::workers::{WorkerInfo, WorkerSlot};
 use crate::EngineError;
 
 /// Writes the config's builders, workers and schedulers to the database.
-pub async fn sync(store: &Store, masterid: MasterId, loaded: LoadedConfig) -> Result<Runtime, EngineError> {
+pub async fn sync(
+    store: &Store,
+    masterid: MasterId,
+    loaded: LoadedConfig,
+) -> Result<Runtime, EngineError> {
     let config = loaded.config;
     let mut builder_ids = HashMap::new();
     for b in &config.builders {
-        let id = store.builder_upsert(&b.name, b.description.as_deref(), b.project.as_deref(), &b.tags).await?;
+        let id = store
+            .builder_upsert(
+                &b.name,
+                b.description.as_deref(),
+                b.project.as_deref(),
+                &b.tags,
+            )
+            .await?;
         builder_ids.insert(b.name.clone(), id);
     }
     let active: Vec<_> = builder_ids.values().copied().collect();
@@ -41,7 +52,12 @@ pub async fn sync(store: &Store, masterid: MasterId, loaded: LoadedConfig) -> Re
     for s in &config.schedulers {
         store.scheduler_upsert(&s.name, masterid).await?;
     }
-    Ok(Runtime { config, functions: loaded.functions, builder_ids, worker_ids })
+    Ok(Runtime {
+        config,
+        functions: loaded.functions,
+        builder_ids,
+        worker_ids,
+    })
 }
 
 /// Makes the worker registry match the config: new workers get slots, removed ones lose

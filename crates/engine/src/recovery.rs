@@ -19,15 +19,21 @@ pub async fn recover(shared: &Arc<Shared>) -> Result<(), EngineError> {
     for build in &builds {
         for step in store.steps_for_build(build.id).await? {
             if step.complete_at.is_none() {
-                store.step_finish(step.id, Results::Retry, false, now).await?;
+                store
+                    .step_finish(step.id, Results::Retry, false, now)
+                    .await?;
             }
         }
-        store.build_set_state_string(build.id, "retry (master restarted)").await?;
+        store
+            .build_set_state_string(build.id, "retry (master restarted)")
+            .await?;
         store.build_finish(build.id, Results::Retry, now).await?;
     }
     let claims = store.claims_held_by_master(shared.masterid).await?;
     if !claims.is_empty() {
-        store.buildrequests_unclaim(&claims, shared.masterid).await?;
+        store
+            .buildrequests_unclaim(&claims, shared.masterid)
+            .await?;
     }
     if !builds.is_empty() || !claims.is_empty() {
         tracing::warn!(

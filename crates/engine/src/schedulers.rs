@@ -33,7 +33,10 @@ pub struct BuildsetRequest<'a> {
 }
 
 /// Records a buildset with one request per builder, announces it, and wakes the distributor.
-pub async fn add_buildset(shared: &Arc<Shared>, req: BuildsetRequest<'_>) -> Result<(BuildsetId, Vec<(BuilderId, BuildRequestId)>), EngineError> {
+pub async fn add_buildset(
+    shared: &Arc<Shared>,
+    req: BuildsetRequest<'_>,
+) -> Result<(BuildsetId, Vec<(BuilderId, BuildRequestId)>), EngineError> {
     let runtime = shared.runtime();
     let mut builders = Vec::new();
     for name in req.builder_names {
@@ -43,7 +46,11 @@ pub async fn add_buildset(shared: &Arc<Shared>, req: BuildsetRequest<'_>) -> Res
         }
     }
     let mut properties = req.properties;
-    properties.set("scheduler", Json::String(req.scheduler.to_string()), "Scheduler");
+    properties.set(
+        "scheduler",
+        Json::String(req.scheduler.to_string()),
+        "Scheduler",
+    );
     let new = store::NewBuildset {
         reason: req.reason,
         external_idstring: None,
@@ -82,7 +89,10 @@ pub fn restart(shared: &Arc<Shared>) {
         handles.push(task);
     }
     crate::changes::spawn_all(shared, &mut handles);
-    let old = std::mem::replace(&mut *shared.service_tasks.lock().expect("tasks lock poisoned"), handles);
+    let old = std::mem::replace(
+        &mut *shared.service_tasks.lock().expect("tasks lock poisoned"),
+        handles,
+    );
     for h in old {
         h.abort();
     }
@@ -101,7 +111,9 @@ pub fn filter_matches(filter: &ChangeFilterConfig, change: &Json, shared: &Share
         }
     }
     if let Some(re) = &filter.branch_re {
-        let Ok(re) = regex::Regex::new(re) else { return false };
+        let Ok(re) = regex::Regex::new(re) else {
+            return false;
+        };
         if !branch.is_some_and(|b| re.is_match(b)) {
             return false;
         }
@@ -110,11 +122,19 @@ pub fn filter_matches(filter: &ChangeFilterConfig, change: &Json, shared: &Share
         None => true,
         Some(list) => change_field(change, field).is_some_and(|v| list.iter().any(|a| a == v)),
     };
-    if !one_of(&filter.project, "project") || !one_of(&filter.repository, "repository") || !one_of(&filter.category, "category") || !one_of(&filter.codebase, "codebase") {
+    if !one_of(&filter.project, "project")
+        || !one_of(&filter.repository, "repository")
+        || !one_of(&filter.category, "category")
+        || !one_of(&filter.codebase, "codebase")
+    {
         return false;
     }
     if let Some(f) = filter.filter_fn {
-        return match shared.runtime().functions.call(f, std::slice::from_ref(change)) {
+        return match shared
+            .runtime()
+            .functions
+            .call(f, std::slice::from_ref(change))
+        {
             Ok(v) => v.as_bool().unwrap_or(!v.is_null()),
             Err(e) => {
                 tracing::warn!(error = %e, "change filter function failed; change ignored");
@@ -140,8 +160,27 @@ fn sourcestamp_of(change: &Json) -> store::NewSourceStamp {
 /// SingleBranchScheduler and AnyBranchScheduler.
 async fn change_scheduler(shared: Arc<Shared>, config: SchedulerConfig) {
     let (filter, stable, important_fn, per_branch) = match &config.kind {
-        SchedulerKind::SingleBranch { change_filter, tree_stable_timer, file_is_important, .. } => (change_filter.clone(), *tree_stable_timer, *file_is_important, false),
-        SchedulerKind::AnyBranch { change_filter, tree_stable_timer, file_is_important } => (change_filter.clone(), *tree_stable_timer, *file_is_important, true),
+        SchedulerKind::SingleBranch {
+            change_filter,
+            tree_stable_timer,
+            file_is_important,
+            ..
+        } => (
+            change_filter.clone(),
+            *tree_stable_timer,
+            *file_is_important,
+            false,
+        ),
+        SchedulerKind::AnyBranch {
+            change_filter,
+            tree_stable_timer,
+            file_is_important,
+        } => (
+            change_filter.clone(),
+            *tree_stable_timer,
+            *file_is_important,
+            true,
+        ),
         _ => return,
     };
     let mut rx = shared.bus.subscribe();
@@ -206,7 +245,10 @@ async fn fire_for_change(shared: &Arc<Shared>, config: &SchedulerConfig, change:
     let req = BuildsetRequest {
         scheduler: &config.name,
         builder_names: &config.builder_names,
-        reason: format!("The {kind} scheduler named '{}' triggered this build", config.name),
+        reason: format!(
+            "The {kind} scheduler named '{}' triggered this build",
+            config.name
+        ),
         properties: config.properties.clone(),
         sourcestamps: vec![sourcestamp_of(change)],
         parent_buildid: None,
@@ -218,12 +260,17 @@ async fn fire_for_change(shared: &Arc<Shared>, config: &SchedulerConfig, change:
 }
 
 fn default_sourcestamp(branch: Option<&String>) -> store::NewSourceStamp {
-    store::NewSourceStamp { branch: branch.cloned(), ..Default::default() }
+    store::NewSourceStamp {
+        branch: branch.cloned(),
+        ..Default::default()
+    }
 }
 
 /// Periodic: a buildset every `period` seconds.
 async fn periodic(shared: Arc<Shared>, config: SchedulerConfig) {
-    let SchedulerKind::Periodic { period, branch } = &config.kind else { return };
+    let SchedulerKind::Periodic { period, branch } = &config.kind else {
+        return;
+    };
     let mut ticker = tokio::time::interval(Duration::from_secs((*period).max(1)));
     ticker.tick().await;
     loop {
@@ -231,7 +278,10 @@ async fn periodic(shared: Arc<Shared>, config: SchedulerConfig) {
         let req = BuildsetRequest {
             scheduler: &config.name,
             builder_names: &config.builder_names,
-            reason: format!("The Periodic scheduler named '{}' triggered this build", config.name),
+            reason: format!(
+                "The Periodic scheduler named '{}' triggered this build",
+                config.name
+            ),
             properties: config.properties.clone(),
             sourcestamps: vec![default_sourcestamp(branch.as_ref())],
             parent_buildid: None,
@@ -252,7 +302,19 @@ fn cron_field(allowed: &Option<Vec<u32>>, value: u32) -> bool {
 /// last run.
 async fn nightly(shared: Arc<Shared>, config: SchedulerConfig) {
     use chrono::{Datelike, Timelike};
-    let SchedulerKind::Nightly { minute, hour, day_of_month, month, day_of_week, only_if_changed, branch, change_filter } = &config.kind else { return };
+    let SchedulerKind::Nightly {
+        minute,
+        hour,
+        day_of_month,
+        month,
+        day_of_week,
+        only_if_changed,
+        branch,
+        change_filter,
+    } = &config.kind
+    else {
+        return;
+    };
     let mut rx = shared.bus.subscribe();
     let mut changed = false;
     let mut last_fired: Option<(i32, u32, u32, u32, u32)> = None;
@@ -320,7 +382,14 @@ pub async fn trigger(
         props.update(&properties);
         let ss = sourcestamps
             .iter()
-            .map(|s| store::NewSourceStamp { branch: s.branch.clone(), revision: s.revision.clone(), repository: s.repository.clone(), codebase: s.codebase.clone(), project: s.project.clone(), patch: None })
+            .map(|s| store::NewSourceStamp {
+                branch: s.branch.clone(),
+                revision: s.revision.clone(),
+                repository: s.repository.clone(),
+                codebase: s.codebase.clone(),
+                project: s.project.clone(),
+                patch: None,
+            })
             .collect();
         let req = BuildsetRequest {
             scheduler: name,
@@ -357,9 +426,15 @@ pub async fn trigger(
         if !event.matches(&["buildsets", "*", "complete"]) {
             continue;
         }
-        let Some(id) = event.payload.get("bsid").and_then(|v| v.as_i64()) else { continue };
+        let Some(id) = event.payload.get("bsid").and_then(|v| v.as_i64()) else {
+            continue;
+        };
         if left.remove(&id).is_some() {
-            let code = event.payload.get("results").and_then(|v| v.as_i64()).unwrap_or(2);
+            let code = event
+                .payload
+                .get("results")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(2);
             results = results.worst(Results::from_code(code).unwrap_or(Results::Failure));
         }
     }

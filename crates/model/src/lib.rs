@@ -12,7 +12,7 @@ mod render;
 mod results;
 
 pub use ids::*;
-pub use properties::{PropertySource, Properties};
+pub use properties::{Properties, PropertySource};
 pub use render::{RenderContext, RenderError, Renderable, RendererCall, SourceStampView};
 pub use results::Results;
 

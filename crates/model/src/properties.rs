@@ -48,7 +48,9 @@ impl Properties {
 
     /// All properties, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value, &str)> {
-        self.map.iter().map(|(k, (v, s))| (k.as_str(), v, s.as_str()))
+        self.map
+            .iter()
+            .map(|(k, (v, s))| (k.as_str(), v, s.as_str()))
     }
 
     /// Number of properties.

@@ -121,15 +121,19 @@ impl Renderable {
                     None => Ok(Value::Null),
                 },
             },
-            Renderable::Interpolate { format, args, kwargs } => {
-                interpolate(format, args, kwargs, ctx).map(Value::String)
-            }
+            Renderable::Interpolate {
+                format,
+                args,
+                kwargs,
+            } => interpolate(format, args, kwargs, ctx).map(Value::String),
             Renderable::WithProperties { format, args } => {
                 with_properties(format, args, ctx.properties).map(Value::String)
             }
-            Renderable::List(items) => {
-                items.iter().map(|i| i.render(ctx)).collect::<Result<Vec<_>, _>>().map(Value::Array)
-            }
+            Renderable::List(items) => items
+                .iter()
+                .map(|i| i.render(ctx))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
             Renderable::Dict(items) => {
                 let mut map = serde_json::Map::new();
                 for (k, v) in items {
@@ -154,7 +158,10 @@ impl Renderable {
 }
 
 fn bad(format: &str, reason: &str) -> RenderError {
-    RenderError::BadFormat { format: format.to_string(), reason: reason.to_string() }
+    RenderError::BadFormat {
+        format: format.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Expands `%(prop:x)s`, `%(src:cb:attr)s`, `%(kw:x)s`, `%(worker:x)s`, `%s` and `%%`.
@@ -224,12 +231,19 @@ fn expand_key(
     ctx: &RenderContext<'_>,
 ) -> Result<String, RenderError> {
     let Some((kind, rest)) = key.split_once(':') else {
-        return Err(bad(format, &format!("reference {key:?} has no 'prop:', 'src:' or 'kw:' prefix")));
+        return Err(bad(
+            format,
+            &format!("reference {key:?} has no 'prop:', 'src:' or 'kw:' prefix"),
+        ));
     };
     match kind {
         "prop" | "worker" | "slave" => {
             let (name, op) = split_op(rest);
-            let value = ctx.properties.get(name).filter(|v| !v.is_null()).map(value_text);
+            let value = ctx
+                .properties
+                .get(name)
+                .filter(|v| !v.is_null())
+                .map(value_text);
             apply_op(format, value, op, kwargs, ctx)
         }
         "kw" => {
@@ -242,7 +256,10 @@ fn expand_key(
         }
         "src" => {
             let Some((codebase, rest)) = rest.split_once(':') else {
-                return Err(bad(format, "src references look like %(src:codebase:attribute)s"));
+                return Err(bad(
+                    format,
+                    "src references look like %(src:codebase:attribute)s",
+                ));
             };
             let (attr, op) = split_op(rest);
             let ss = ctx.sourcestamps.iter().find(|s| s.codebase == codebase);
@@ -280,7 +297,10 @@ fn apply_op(
         return Ok(value.unwrap_or_default());
     };
     let nested = |text: &str| interpolate(text, &[], kwargs, ctx);
-    let truthy = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty() && s != "False" && s != "0");
+    let truthy = |v: &Option<String>| {
+        v.as_deref()
+            .is_some_and(|s| !s.is_empty() && s != "False" && s != "0")
+    };
     if let Some(default) = op.strip_prefix('-') {
         return match value {
             Some(v) => Ok(v),
@@ -288,10 +308,18 @@ fn apply_op(
         };
     }
     if let Some(default) = op.strip_prefix('~') {
-        return if truthy(&value) { Ok(value.unwrap_or_default()) } else { nested(default) };
+        return if truthy(&value) {
+            Ok(value.unwrap_or_default())
+        } else {
+            nested(default)
+        };
     }
     if let Some(replacement) = op.strip_prefix('+') {
-        return if value.is_some() { nested(replacement) } else { Ok(String::new()) };
+        return if value.is_some() {
+            nested(replacement)
+        } else {
+            Ok(String::new())
+        };
     }
     if let Some(alts) = op.strip_prefix('?').or_else(|| op.strip_prefix('#')) {
         let is_hash = op.starts_with('#');
@@ -300,14 +328,22 @@ fn apply_op(
         let (Some(yes), Some(no)) = (parts.next(), parts.next()) else {
             return Err(bad(format, "conditional must look like :?|true|false"));
         };
-        let cond = if is_hash { value.is_some() } else { truthy(&value) };
+        let cond = if is_hash {
+            value.is_some()
+        } else {
+            truthy(&value)
+        };
         return nested(if cond { yes } else { no });
     }
     Err(bad(format, &format!("unknown operator {op:?}")))
 }
 
 /// The old `WithProperties`: `%(name)s` takes a property, `%s` the next named property.
-fn with_properties(format: &str, args: &[String], props: &Properties) -> Result<String, RenderError> {
+fn with_properties(
+    format: &str,
+    args: &[String],
+    props: &Properties,
+) -> Result<String, RenderError> {
     let mut out = String::new();
     let mut rest = format;
     let mut next = 0;
@@ -332,11 +368,17 @@ fn with_properties(format: &str, args: &[String], props: &Properties) -> Result<
             let (name, op) = split_op(key);
             let value = props.get(name).filter(|v| !v.is_null()).map(value_text);
             let text = match op {
-                Some(op) => apply_op(format, value, Some(op), &BTreeMap::new(), &RenderContext {
-                    properties: props,
-                    sourcestamps: &[],
-                    functions: None,
-                })?,
+                Some(op) => apply_op(
+                    format,
+                    value,
+                    Some(op),
+                    &BTreeMap::new(),
+                    &RenderContext {
+                        properties: props,
+                        sourcestamps: &[],
+                        functions: None,
+                    },
+                )?,
                 None => value.unwrap_or_default(),
             };
             out.push_str(&text);
@@ -358,11 +400,22 @@ mod tests {
         props.set("branch", Value::String("main".into()), "test");
         props.set("num", serde_json::json!(3), "test");
         props.set("empty", Value::String(String::new()), "test");
-        let ss = [SourceStampView { revision: Some("abc123".into()), ..Default::default() }];
+        let ss = [SourceStampView {
+            revision: Some("abc123".into()),
+            ..Default::default()
+        }];
         let mut kwargs = BTreeMap::new();
         kwargs.insert("who".to_string(), Renderable::string("alice"));
-        let r = Renderable::Interpolate { format: format.into(), args: vec![], kwargs };
-        let ctx = RenderContext { properties: &props, sourcestamps: &ss, functions: None };
+        let r = Renderable::Interpolate {
+            format: format.into(),
+            args: vec![],
+            kwargs,
+        };
+        let ctx = RenderContext {
+            properties: &props,
+            sourcestamps: &ss,
+            functions: None,
+        };
         let got = match r.render_text(&ctx) {
             Ok(s) => s,
             Err(e) => format!("error: {e}"),
@@ -391,7 +444,10 @@ mod tests {
     fn with_properties_forms() {
         let mut props = Properties::new();
         props.set("a", Value::String("x".into()), "t");
-        assert_eq!(with_properties("%(a)s-%s", &["a".into()], &props).unwrap(), "x-x");
+        assert_eq!(
+            with_properties("%(a)s-%s", &["a".into()], &props).unwrap(),
+            "x-x"
+        );
         assert_eq!(with_properties("%(b:-d)s", &[], &props).unwrap(), "d");
     }
 }

@@ -86,7 +86,10 @@ impl Results {
 
     /// True for results that count as a failed build on status pages.
     pub fn is_bad(self) -> bool {
-        !matches!(self, Results::Success | Results::Warnings | Results::Skipped)
+        !matches!(
+            self,
+            Results::Success | Results::Warnings | Results::Skipped
+        )
     }
 }
 
@@ -114,6 +117,9 @@ mod tests {
         assert_eq!(Results::Success.worst(Results::Failure), Results::Failure);
         assert_eq!(Results::Skipped.worst(Results::Success), Results::Success);
         assert_eq!(Results::Cancelled.worst(Results::Retry), Results::Cancelled);
-        assert_eq!(Results::Exception.worst(Results::Failure), Results::Exception);
+        assert_eq!(
+            Results::Exception.worst(Results::Failure),
+            Results::Exception
+        );
     }
 }

@@ -73,12 +73,19 @@ impl Store {
 
     /// Makes `active` exactly the builders that `master` runs. Rows of builders that stay
     /// are kept, so their configured workers survive.
-    pub async fn builder_set_masters(&self, master: MasterId, active: &[BuilderId]) -> Result<(), StoreError> {
+    pub async fn builder_set_masters(
+        &self,
+        master: MasterId,
+        active: &[BuilderId],
+    ) -> Result<(), StoreError> {
         const OP: &str = "builder_set_masters";
         let mut tx = self.write_tx(OP).await?;
         let sql = match active.len() {
             0 => "DELETE FROM builder_masters WHERE masterid = $1".to_string(),
-            n => format!("DELETE FROM builder_masters WHERE masterid = $1 AND builderid NOT IN ({})", placeholders(2, n)),
+            n => format!(
+                "DELETE FROM builder_masters WHERE masterid = $1 AND builderid NOT IN ({})",
+                placeholders(2, n)
+            ),
         };
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(master.0);
         for b in active {
@@ -108,7 +115,11 @@ impl Store {
 
     /// One builder with its tags and masters.
     pub async fn builder_get(&self, id: BuilderId) -> Result<Option<BuilderRecord>, StoreError> {
-        let query = ListQuery::filtered(vec![FilterSpec::new("builderid", FilterOp::Eq, vec![SqlValue::Int(id.0)])]);
+        let query = ListQuery::filtered(vec![FilterSpec::new(
+            "builderid",
+            FilterOp::Eq,
+            vec![SqlValue::Int(id.0)],
+        )]);
         Ok(self.builders_list(&query).await?.0.into_iter().next())
     }
 

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use model::{BuildId, BuildRequestId, BuilderId, MasterId, Properties, Results, Timestamp, WorkerId};
+use model::{
+    BuildId, BuildRequestId, BuilderId, MasterId, Properties, Results, Timestamp, WorkerId,
+};
 use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
 
@@ -11,7 +13,8 @@ use crate::error::{Context, StoreError};
 use crate::{expect_row, is_unique_violation, lock_row, placeholders, BuildRecord, Store};
 
 /// Columns decoded by [`build_record`]; needs `builds b`.
-pub(crate) const BUILD_COLUMNS: &str = "b.id, b.number, b.builderid, b.buildrequestid, b.workerid, b.masterid, \
+pub(crate) const BUILD_COLUMNS: &str =
+    "b.id, b.number, b.builderid, b.buildrequestid, b.workerid, b.masterid, \
      b.started_at, b.complete_at, b.locks_duration_s, b.state_string, b.results";
 
 /// How often `build_add` retries when a concurrent master took the same number.
@@ -33,7 +36,14 @@ impl Store {
         const OP: &str = "build_add";
         for _attempt in 0..NUMBER_ATTEMPTS {
             let mut tx = self.write_tx(OP).await?;
-            lock_row(&mut tx, self.backend, "SELECT id FROM builders WHERE id = $1 FOR UPDATE", builder.0, OP).await?;
+            lock_row(
+                &mut tx,
+                self.backend,
+                "SELECT id FROM builders WHERE id = $1 FOR UPDATE",
+                builder.0,
+                OP,
+            )
+            .await?;
             let inserted = sqlx::query(
                 "INSERT INTO builds (number, builderid, buildrequestid, workerid, masterid, started_at,
                      locks_duration_s, state_string)
@@ -57,14 +67,23 @@ impl Store {
                     tx.rollback().await.ctx(OP)?;
                     continue;
                 }
-                Err(err) => return Err(StoreError::Database { operation: OP, source: err }),
+                Err(err) => {
+                    return Err(StoreError::Database {
+                        operation: OP,
+                        source: err,
+                    })
+                }
             }
         }
         Err(StoreError::Conflict { operation: OP })
     }
 
     /// Sets the short status text of a build.
-    pub async fn build_set_state_string(&self, id: BuildId, state_string: &str) -> Result<(), StoreError> {
+    pub async fn build_set_state_string(
+        &self,
+        id: BuildId,
+        state_string: &str,
+    ) -> Result<(), StoreError> {
         let result = sqlx::query("UPDATE builds SET state_string = $1 WHERE id = $2")
             .bind(state_string)
             .bind(id.0)
@@ -75,18 +94,28 @@ impl Store {
     }
 
     /// Adds to the seconds a build spent waiting for locks.
-    pub async fn build_add_locks_duration(&self, id: BuildId, seconds: i64) -> Result<(), StoreError> {
-        let result = sqlx::query("UPDATE builds SET locks_duration_s = locks_duration_s + $1 WHERE id = $2")
-            .bind(seconds)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await
-            .ctx("build_add_locks_duration")?;
+    pub async fn build_add_locks_duration(
+        &self,
+        id: BuildId,
+        seconds: i64,
+    ) -> Result<(), StoreError> {
+        let result =
+            sqlx::query("UPDATE builds SET locks_duration_s = locks_duration_s + $1 WHERE id = $2")
+                .bind(seconds)
+                .bind(id.0)
+                .execute(&self.pool)
+                .await
+                .ctx("build_add_locks_duration")?;
         expect_row(result, "builds", id.0)
     }
 
     /// Finishes a build with `results`.
-    pub async fn build_finish(&self, id: BuildId, results: Results, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn build_finish(
+        &self,
+        id: BuildId,
+        results: Results,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let result = sqlx::query("UPDATE builds SET results = $1, complete_at = $2 WHERE id = $3")
             .bind(results.code())
             .bind(now)
@@ -98,7 +127,11 @@ impl Store {
     }
 
     /// Sets the given properties of a build (others are left alone). One transaction.
-    pub async fn build_properties_set(&self, id: BuildId, props: &Properties) -> Result<(), StoreError> {
+    pub async fn build_properties_set(
+        &self,
+        id: BuildId,
+        props: &Properties,
+    ) -> Result<(), StoreError> {
         const OP: &str = "build_properties_set";
         if props.is_empty() {
             return Ok(());
@@ -122,11 +155,18 @@ impl Store {
 
     /// All properties of a build.
     pub async fn build_properties(&self, id: BuildId) -> Result<Properties, StoreError> {
-        Ok(self.builds_properties(&[id]).await?.remove(&id).unwrap_or_default())
+        Ok(self
+            .builds_properties(&[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default())
     }
 
     /// The properties of many builds in one query (for `property=` on build lists).
-    pub async fn builds_properties(&self, ids: &[BuildId]) -> Result<BTreeMap<BuildId, Properties>, StoreError> {
+    pub async fn builds_properties(
+        &self,
+        ids: &[BuildId],
+    ) -> Result<BTreeMap<BuildId, Properties>, StoreError> {
         let mut map: BTreeMap<BuildId, Properties> = BTreeMap::new();
         if ids.is_empty() {
             return Ok(map);
@@ -141,7 +181,11 @@ impl Store {
         }
         for row in query.fetch_all(&self.pool).await.ctx("builds_properties")? {
             let value = json(&text(&row, 2)?, "build_properties", "value")?;
-            map.entry(BuildId(int(&row, 0)?)).or_default().set(text(&row, 1)?, value, text(&row, 3)?);
+            map.entry(BuildId(int(&row, 0)?)).or_default().set(
+                text(&row, 1)?,
+                value,
+                text(&row, 3)?,
+            );
         }
         Ok(map)
     }
@@ -149,13 +193,23 @@ impl Store {
     /// One build.
     pub async fn build_get(&self, id: BuildId) -> Result<Option<BuildRecord>, StoreError> {
         let sql = format!("SELECT {BUILD_COLUMNS} FROM builds b WHERE b.id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await.ctx("build_get")?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("build_get")?;
         row.as_ref().map(build_record).transpose()
     }
 
     /// Build `number` of `builder`.
-    pub async fn build_by_number(&self, builder: BuilderId, number: i64) -> Result<Option<BuildRecord>, StoreError> {
-        let sql = format!("SELECT {BUILD_COLUMNS} FROM builds b WHERE b.builderid = $1 AND b.number = $2");
+    pub async fn build_by_number(
+        &self,
+        builder: BuilderId,
+        number: i64,
+    ) -> Result<Option<BuildRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {BUILD_COLUMNS} FROM builds b WHERE b.builderid = $1 AND b.number = $2"
+        );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(builder.0)
             .bind(number)
@@ -166,7 +220,10 @@ impl Store {
     }
 
     /// Builds of `master` that never finished (crash recovery), by id.
-    pub async fn builds_unfinished_for_master(&self, master: MasterId) -> Result<Vec<BuildRecord>, StoreError> {
+    pub async fn builds_unfinished_for_master(
+        &self,
+        master: MasterId,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
         let sql =
             format!("SELECT {BUILD_COLUMNS} FROM builds b WHERE b.masterid = $1 AND b.complete_at IS NULL ORDER BY b.id");
         let rows = sqlx::query(AssertSqlSafe(sql))

@@ -2,28 +2,35 @@
 
 use std::collections::BTreeMap;
 
-use model::{BuildRequestId, BuilderId, BuildsetId, MasterId, Properties, Results, SourceStampId, Timestamp};
+use model::{
+    BuildRequestId, BuilderId, BuildsetId, MasterId, Properties, Results, SourceStampId, Timestamp,
+};
 use sha1::{Digest, Sha1};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use crate::decode::{add_property_pair, blob, flag, int, opt_int, opt_text, property_pair, results, text};
+use crate::decode::{
+    add_property_pair, blob, flag, int, opt_int, opt_text, property_pair, results, text,
+};
 use crate::error::{Context, StoreError};
 use crate::{
-    placeholders, Backend, BuildRequestRecord, BuildsetRecord, NewBuildset, NewSourceStamp, PatchRecord,
-    SourceStampRecord, Store,
+    placeholders, Backend, BuildRequestRecord, BuildsetRecord, NewBuildset, NewSourceStamp,
+    PatchRecord, SourceStampRecord, Store,
 };
 
 /// Columns decoded by [`sourcestamp_record`]; needs `sourcestamps ss LEFT JOIN patches p`.
-pub(crate) const SOURCESTAMP_COLUMNS: &str = "ss.id, ss.branch, ss.revision, ss.repository, ss.codebase, ss.project, \
+pub(crate) const SOURCESTAMP_COLUMNS: &str =
+    "ss.id, ss.branch, ss.revision, ss.repository, ss.codebase, ss.project, \
      ss.created_at, p.id, p.patchlevel, p.subdir, p.patch_author, p.patch_comment, p.patch_body";
 
 /// Columns decoded by [`buildset_record`] (without source stamps); needs `buildsets bs`.
-pub(crate) const BUILDSET_COLUMNS: &str = "bs.id, bs.external_idstring, bs.reason, bs.submitted_at, bs.complete, \
+pub(crate) const BUILDSET_COLUMNS: &str =
+    "bs.id, bs.external_idstring, bs.reason, bs.submitted_at, bs.complete, \
      bs.complete_at, bs.results, bs.parent_buildid, bs.parent_relationship, bs.rebuilt_buildid";
 
 /// Columns decoded by [`buildrequest_record`]; needs `buildrequests br LEFT JOIN buildrequest_claims c`.
-pub(crate) const BUILDREQUEST_COLUMNS: &str = "br.id, br.buildsetid, br.builderid, br.priority, br.complete, \
+pub(crate) const BUILDREQUEST_COLUMNS: &str =
+    "br.id, br.buildsetid, br.builderid, br.priority, br.complete, \
      br.results, br.submitted_at, br.complete_at, br.waited_for, c.masterid, c.claimed_at";
 
 /// The FROM clause that goes with [`BUILDREQUEST_COLUMNS`].
@@ -97,7 +104,11 @@ impl Store {
     /// One buildset with its source stamps.
     pub async fn buildset_get(&self, id: BuildsetId) -> Result<Option<BuildsetRecord>, StoreError> {
         let sql = format!("SELECT {BUILDSET_COLUMNS} FROM buildsets bs WHERE bs.id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await.ctx("buildset_get")?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("buildset_get")?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -108,20 +119,30 @@ impl Store {
 
     /// The properties of a buildset.
     pub async fn buildset_properties(&self, id: BuildsetId) -> Result<Properties, StoreError> {
-        let rows = sqlx::query("SELECT property_name, property_value FROM buildset_properties WHERE buildsetid = $1")
-            .bind(id.0)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("buildset_properties")?;
+        let rows = sqlx::query(
+            "SELECT property_name, property_value FROM buildset_properties WHERE buildsetid = $1",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("buildset_properties")?;
         let mut props = Properties::new();
         for row in &rows {
-            add_property_pair(&mut props, text(row, 0)?, &text(row, 1)?, "buildset_properties")?;
+            add_property_pair(
+                &mut props,
+                text(row, 0)?,
+                &text(row, 1)?,
+                "buildset_properties",
+            )?;
         }
         Ok(props)
     }
 
     /// The source stamps of a buildset, in insertion order.
-    pub async fn buildset_sourcestamps(&self, id: BuildsetId) -> Result<Vec<SourceStampRecord>, StoreError> {
+    pub async fn buildset_sourcestamps(
+        &self,
+        id: BuildsetId,
+    ) -> Result<Vec<SourceStampRecord>, StoreError> {
         let mut map = self.buildsets_sourcestamps(&[id.0]).await?;
         Ok(map.remove(&id.0).unwrap_or_default())
     }
@@ -145,18 +166,31 @@ impl Store {
         for id in ids {
             query = query.bind(*id);
         }
-        for row in query.fetch_all(&self.pool).await.ctx("buildset_sourcestamps")? {
-            map.entry(int(&row, 0)?).or_default().push(sourcestamp_record(&row, 1)?);
+        for row in query
+            .fetch_all(&self.pool)
+            .await
+            .ctx("buildset_sourcestamps")?
+        {
+            map.entry(int(&row, 0)?)
+                .or_default()
+                .push(sourcestamp_record(&row, 1)?);
         }
         Ok(map)
     }
 
     /// One source stamp.
-    pub async fn sourcestamp_get(&self, id: SourceStampId) -> Result<Option<SourceStampRecord>, StoreError> {
+    pub async fn sourcestamp_get(
+        &self,
+        id: SourceStampId,
+    ) -> Result<Option<SourceStampRecord>, StoreError> {
         let sql = format!(
             "SELECT {SOURCESTAMP_COLUMNS} FROM sourcestamps ss LEFT JOIN patches p ON p.id = ss.patchid WHERE ss.id = $1"
         );
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await.ctx("sourcestamp_get")?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("sourcestamp_get")?;
         row.map(|r| sourcestamp_record(&r, 0)).transpose()
     }
 
@@ -180,7 +214,10 @@ impl Store {
         for b in builders.unwrap_or_default() {
             query = query.bind(b.0);
         }
-        let rows = query.fetch_all(&self.pool).await.ctx("buildrequests_unclaimed")?;
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .ctx("buildrequests_unclaimed")?;
         rows.iter().map(buildrequest_record).collect()
     }
 
@@ -217,7 +254,11 @@ impl Store {
     }
 
     /// Releases the claims that `master` holds on `ids`.
-    pub async fn buildrequests_unclaim(&self, ids: &[BuildRequestId], master: MasterId) -> Result<(), StoreError> {
+    pub async fn buildrequests_unclaim(
+        &self,
+        ids: &[BuildRequestId],
+        master: MasterId,
+    ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -229,7 +270,10 @@ impl Store {
         for id in ids {
             query = query.bind(id.0);
         }
-        query.execute(&self.pool).await.ctx("buildrequests_unclaim")?;
+        query
+            .execute(&self.pool)
+            .await
+            .ctx("buildrequests_unclaim")?;
         Ok(())
     }
 
@@ -265,7 +309,9 @@ impl Store {
             "UPDATE buildrequests SET complete = 1, results = $1, complete_at = $2 WHERE complete = 0 AND id IN ({})",
             placeholders(3, ids.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(results.code()).bind(now);
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(results.code())
+            .bind(now);
         for id in ids {
             query = query.bind(id.0);
         }
@@ -317,14 +363,25 @@ impl Store {
     }
 
     /// One build request with its claim.
-    pub async fn buildrequest_get(&self, id: BuildRequestId) -> Result<Option<BuildRequestRecord>, StoreError> {
-        let sql = format!("SELECT {BUILDREQUEST_COLUMNS} FROM {BUILDREQUEST_FROM} WHERE br.id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await.ctx("buildrequest_get")?;
+    pub async fn buildrequest_get(
+        &self,
+        id: BuildRequestId,
+    ) -> Result<Option<BuildRequestRecord>, StoreError> {
+        let sql =
+            format!("SELECT {BUILDREQUEST_COLUMNS} FROM {BUILDREQUEST_FROM} WHERE br.id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("buildrequest_get")?;
         row.as_ref().map(buildrequest_record).transpose()
     }
 
     /// Requests claimed by `master` and not complete (crash recovery).
-    pub async fn claims_held_by_master(&self, master: MasterId) -> Result<Vec<BuildRequestId>, StoreError> {
+    pub async fn claims_held_by_master(
+        &self,
+        master: MasterId,
+    ) -> Result<Vec<BuildRequestId>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.brid FROM buildrequest_claims c JOIN buildrequests br ON br.id = c.brid
              WHERE c.masterid = $1 AND br.complete = 0 ORDER BY c.brid",
@@ -405,7 +462,11 @@ fn sourcestamp_hash(ss: &NewSourceStamp, patchid: Option<i64>) -> String {
     if let Some(id) = patchid {
         hasher.update(id.to_string().as_bytes());
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Decodes [`SOURCESTAMP_COLUMNS`] starting at column `at`.

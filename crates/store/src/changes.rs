@@ -92,7 +92,11 @@ impl Store {
     /// One change with files, properties and parent.
     pub async fn change_get(&self, id: ChangeId) -> Result<Option<ChangeRecord>, StoreError> {
         let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes c WHERE c.changeid = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await.ctx("change_get")?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("change_get")?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -103,21 +107,39 @@ impl Store {
 
     /// The newest change id, if any change exists.
     pub async fn change_last_id(&self) -> Result<Option<ChangeId>, StoreError> {
-        let row = sqlx::query("SELECT MAX(changeid) FROM changes").fetch_one(&self.pool).await.ctx("change_last_id")?;
+        let row = sqlx::query("SELECT MAX(changeid) FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .ctx("change_last_id")?;
         Ok(opt_int(&row, 0)?.map(ChangeId))
     }
 
     /// Changes that make up a source stamp, by id.
-    pub async fn changes_for_sourcestamp(&self, id: SourceStampId) -> Result<Vec<ChangeRecord>, StoreError> {
-        let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes c WHERE c.sourcestampid = $1 ORDER BY c.changeid");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_all(&self.pool).await.ctx("changes_for_sourcestamp")?;
-        let mut records = rows.iter().map(change_record).collect::<Result<Vec<_>, _>>()?;
+    pub async fn changes_for_sourcestamp(
+        &self,
+        id: SourceStampId,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes c WHERE c.sourcestampid = $1 ORDER BY c.changeid"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("changes_for_sourcestamp")?;
+        let mut records = rows
+            .iter()
+            .map(change_record)
+            .collect::<Result<Vec<_>, _>>()?;
         self.fill_change_children(&mut records).await?;
         Ok(records)
     }
 
     /// Loads files and properties of `records` in one query.
-    pub(crate) async fn fill_change_children(&self, records: &mut [ChangeRecord]) -> Result<(), StoreError> {
+    pub(crate) async fn fill_change_children(
+        &self,
+        records: &mut [ChangeRecord],
+    ) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -142,7 +164,12 @@ impl Store {
             let changeid = int(row, 0)?;
             match int(row, 1)? {
                 0 => files.entry(changeid).or_default().push(text(row, 2)?),
-                _ => add_property_pair(props.entry(changeid).or_default(), text(row, 2)?, &text(row, 3)?, "change_properties")?,
+                _ => add_property_pair(
+                    props.entry(changeid).or_default(),
+                    text(row, 2)?,
+                    &text(row, 3)?,
+                    "change_properties",
+                )?,
             }
         }
         for record in records.iter_mut() {

@@ -13,7 +13,8 @@ pub(crate) fn int(row: &AnyRow, i: usize) -> Result<i64, StoreError> {
 
 /// A nullable integer column.
 pub(crate) fn opt_int(row: &AnyRow, i: usize) -> Result<Option<i64>, StoreError> {
-    row.try_get::<Option<i64>, _>(i).ctx("decode integer column")
+    row.try_get::<Option<i64>, _>(i)
+        .ctx("decode integer column")
 }
 
 /// A text column.
@@ -23,7 +24,8 @@ pub(crate) fn text(row: &AnyRow, i: usize) -> Result<String, StoreError> {
 
 /// A nullable text column.
 pub(crate) fn opt_text(row: &AnyRow, i: usize) -> Result<Option<String>, StoreError> {
-    row.try_get::<Option<String>, _>(i).ctx("decode text column")
+    row.try_get::<Option<String>, _>(i)
+        .ctx("decode text column")
 }
 
 /// A boolean stored as a small integer.
@@ -46,7 +48,11 @@ pub(crate) fn results(
         None | Some(-1) => Ok(None),
         Some(code) => match Results::from_code(code) {
             Some(r) => Ok(Some(r)),
-            None => Err(StoreError::Corrupt { table, column: "results", reason: format!("unknown code {code}") }),
+            None => Err(StoreError::Corrupt {
+                table,
+                column: "results",
+                reason: format!("unknown code {code}"),
+            }),
         },
     }
 }
@@ -57,12 +63,20 @@ pub(crate) fn json(
     table: &'static str,
     column: &'static str,
 ) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(value).map_err(|e| StoreError::Corrupt { table, column, reason: e.to_string() })
+    serde_json::from_str(value).map_err(|e| StoreError::Corrupt {
+        table,
+        column,
+        reason: e.to_string(),
+    })
 }
 
 /// Encodes a property as Buildbot's `[value, source]` JSON pair.
 pub(crate) fn property_pair(value: &serde_json::Value, source: &str) -> String {
-    serde_json::Value::Array(vec![value.clone(), serde_json::Value::String(source.to_string())]).to_string()
+    serde_json::Value::Array(vec![
+        value.clone(),
+        serde_json::Value::String(source.to_string()),
+    ])
+    .to_string()
 }
 
 /// Adds a `[value, source]` JSON pair to `props` under `name`.
@@ -72,7 +86,11 @@ pub(crate) fn add_property_pair(
     pair: &str,
     table: &'static str,
 ) -> Result<(), StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt { table, column: "property_value", reason: reason.to_string() };
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        table,
+        column: "property_value",
+        reason: reason.to_string(),
+    };
     let parsed = json(pair, table, "property_value")?;
     let serde_json::Value::Array(mut items) = parsed else {
         return Err(corrupt("not a [value, source] pair"));

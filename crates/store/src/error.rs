@@ -28,7 +28,9 @@ pub enum StoreError {
         reason: String,
     },
     /// The database schema is not at the version this build expects.
-    #[error("database schema is at version {found}, this build needs {expected}; run upgrade-master")]
+    #[error(
+        "database schema is at version {found}, this build needs {expected}; run upgrade-master"
+    )]
     SchemaMismatch {
         /// Version found in `schema_version`.
         found: i64,

@@ -6,8 +6,16 @@ pub(crate) const MAX_LEN: usize = 50;
 /// `name` turned into an identifier: characters other than letters, digits, `_` and `-`
 /// become `_`, a leading digit gets a `_` in front, and the result is cut to `MAX_LEN`.
 pub(crate) fn force(name: &str) -> String {
-    let mut out: String =
-        name.chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }

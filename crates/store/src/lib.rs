@@ -57,7 +57,10 @@ impl Store {
     /// `postgresql://…` or `postgres://…`. Does not touch the schema.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
-        let bad = |reason: &str| StoreError::BadUrl { url: url.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| StoreError::BadUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
                 .max_connections(10)
@@ -65,7 +68,10 @@ impl Store {
                 .connect(url)
                 .await
                 .ctx("connect")?;
-            return Ok(Store { pool, backend: Backend::Postgres });
+            return Ok(Store {
+                pool,
+                backend: Backend::Postgres,
+            });
         }
         let Some(rest) = url.strip_prefix("sqlite:") else {
             return Err(bad("expected sqlite:, postgres:// or postgresql://"));
@@ -79,7 +85,11 @@ impl Store {
         // A shared in-memory database lives only while a connection holds it, so keep one
         // connection forever; a file database gets a few readers beside the single writer.
         let options = match in_memory {
-            true => AnyPoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None),
+            true => AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None),
             false => AnyPoolOptions::new().max_connections(4),
         };
         let pool = options
@@ -96,7 +106,10 @@ impl Store {
             .connect(&url)
             .await
             .ctx("connect")?;
-        Ok(Store { pool, backend: Backend::Sqlite })
+        Ok(Store {
+            pool,
+            backend: Backend::Sqlite,
+        })
     }
 
     /// The engine behind this store.
@@ -136,7 +149,11 @@ pub(crate) async fn lock_row(
     match backend {
         Backend::Sqlite => Ok(()),
         Backend::Postgres => {
-            sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await.ctx(operation)?;
+            sqlx::query(sql)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .ctx(operation)?;
             Ok(())
         }
     }
@@ -144,7 +161,10 @@ pub(crate) async fn lock_row(
 
 /// `$start, $start+1, …` for `n` values (an `IN (…)` list).
 pub(crate) fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// True when a driver error is a unique-constraint violation.

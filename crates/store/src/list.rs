@@ -12,11 +12,11 @@ use model::{BuilderId, MasterId, ProjectId, WorkerId};
 use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
 
-use crate::buildsets::{
-    buildrequest_record, buildset_record, sourcestamp_record, BUILDREQUEST_COLUMNS, BUILDREQUEST_FROM,
-    BUILDSET_COLUMNS, SOURCESTAMP_COLUMNS,
-};
 use crate::builds::{build_record, BUILD_COLUMNS};
+use crate::buildsets::{
+    buildrequest_record, buildset_record, sourcestamp_record, BUILDREQUEST_COLUMNS,
+    BUILDREQUEST_FROM, BUILDSET_COLUMNS, SOURCESTAMP_COLUMNS,
+};
 use crate::changes::{change_record, CHANGE_COLUMNS};
 use crate::decode::{flag, int, json, opt_int, opt_text, text};
 use crate::error::{Context, StoreError};
@@ -24,9 +24,9 @@ use crate::logs::{log_record, LOG_COLUMNS};
 use crate::masters::master_record;
 use crate::steps::{step_record, STEP_COLUMNS};
 use crate::{
-    placeholders, Backend, BuildRecord, BuildRequestRecord, BuilderRecord, BuildsetRecord, ChangeRecord,
-    ChangeSourceRecord, LogRecord, MasterRecord, SchedulerRecord, SourceStampRecord, StepRecord, Store,
-    WorkerRecord,
+    placeholders, Backend, BuildRecord, BuildRequestRecord, BuilderRecord, BuildsetRecord,
+    ChangeRecord, ChangeSourceRecord, LogRecord, MasterRecord, SchedulerRecord, SourceStampRecord,
+    StepRecord, Store, WorkerRecord,
 };
 
 /// A value in a filter.
@@ -102,7 +102,10 @@ impl ListQuery {
 
     /// Rows matching `filters`, by id.
     pub fn filtered(filters: Vec<FilterSpec>) -> ListQuery {
-        ListQuery { filters, ..ListQuery::default() }
+        ListQuery {
+            filters,
+            ..ListQuery::default()
+        }
     }
 }
 
@@ -110,11 +113,17 @@ impl Store {
     /// Builds matching `q`, and how many match before paging.
     pub async fn builds_list(&self, q: &ListQuery) -> Result<(Vec<BuildRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDS, q).await?;
-        Ok((rows.iter().map(build_record).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.iter().map(build_record).collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Builders matching `q` with tags and masters, and the total before paging.
-    pub async fn builders_list(&self, q: &ListQuery) -> Result<(Vec<BuilderRecord>, i64), StoreError> {
+    pub async fn builders_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<BuilderRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDERS, q).await?;
         let mut records = rows
             .iter()
@@ -149,7 +158,10 @@ impl Store {
             let builderid = int(row, 0)?;
             match int(row, 1)? {
                 0 => tags.entry(builderid).or_default().push(text(row, 2)?),
-                _ => masters.entry(builderid).or_default().push(MasterId(int(row, 3)?)),
+                _ => masters
+                    .entry(builderid)
+                    .or_default()
+                    .push(MasterId(int(row, 3)?)),
             }
         }
         for record in &mut records {
@@ -164,33 +176,59 @@ impl Store {
     /// Steps matching `q`, and the total before paging.
     pub async fn steps_list(&self, q: &ListQuery) -> Result<(Vec<StepRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&STEPS, q).await?;
-        Ok((rows.iter().map(step_record).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.iter().map(step_record).collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Logs matching `q`, and the total before paging.
     pub async fn logs_list(&self, q: &ListQuery) -> Result<(Vec<LogRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&LOGS, q).await?;
-        Ok((rows.iter().map(log_record).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.iter().map(log_record).collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Changes matching `q` with files and properties, and the total before paging.
-    pub async fn changes_list(&self, q: &ListQuery) -> Result<(Vec<ChangeRecord>, i64), StoreError> {
+    pub async fn changes_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<ChangeRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&CHANGES, q).await?;
-        let mut records = rows.iter().map(change_record).collect::<Result<Vec<_>, _>>()?;
+        let mut records = rows
+            .iter()
+            .map(change_record)
+            .collect::<Result<Vec<_>, _>>()?;
         self.fill_change_children(&mut records).await?;
         Ok((records, total))
     }
 
     /// Build requests matching `q`, and the total before paging.
-    pub async fn buildrequests_list(&self, q: &ListQuery) -> Result<(Vec<BuildRequestRecord>, i64), StoreError> {
+    pub async fn buildrequests_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<BuildRequestRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDREQUESTS, q).await?;
-        Ok((rows.iter().map(buildrequest_record).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.iter()
+                .map(buildrequest_record)
+                .collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Buildsets matching `q` with their source stamps, and the total before paging.
-    pub async fn buildsets_list(&self, q: &ListQuery) -> Result<(Vec<BuildsetRecord>, i64), StoreError> {
+    pub async fn buildsets_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<BuildsetRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDSETS, q).await?;
-        let mut records = rows.iter().map(buildset_record).collect::<Result<Vec<_>, _>>()?;
+        let mut records = rows
+            .iter()
+            .map(buildset_record)
+            .collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<i64> = records.iter().map(|r| r.id.0).collect();
         let mut stamps = self.buildsets_sourcestamps(&ids).await?;
         for record in &mut records {
@@ -200,7 +238,10 @@ impl Store {
     }
 
     /// Workers matching `q` with connections and configuration, and the total before paging.
-    pub async fn workers_list(&self, q: &ListQuery) -> Result<(Vec<WorkerRecord>, i64), StoreError> {
+    pub async fn workers_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<WorkerRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&WORKERS, q).await?;
         let mut records = rows
             .iter()
@@ -238,7 +279,10 @@ impl Store {
             let masterid = MasterId(int(row, 2)?);
             match int(row, 1)? {
                 0 => connected.entry(workerid).or_default().push(masterid),
-                _ => configured.entry(workerid).or_default().push((masterid, BuilderId(int(row, 3)?))),
+                _ => configured
+                    .entry(workerid)
+                    .or_default()
+                    .push((masterid, BuilderId(int(row, 3)?))),
             }
         }
         for record in &mut records {
@@ -251,13 +295,22 @@ impl Store {
     }
 
     /// Masters matching `q`, and the total before paging.
-    pub async fn masters_list(&self, q: &ListQuery) -> Result<(Vec<MasterRecord>, i64), StoreError> {
+    pub async fn masters_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<MasterRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&MASTERS, q).await?;
-        Ok((rows.iter().map(master_record).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.iter().map(master_record).collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Schedulers matching `q`, and the total before paging.
-    pub async fn schedulers_list(&self, q: &ListQuery) -> Result<(Vec<SchedulerRecord>, i64), StoreError> {
+    pub async fn schedulers_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<SchedulerRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&SCHEDULERS, q).await?;
         let records = rows
             .iter()
@@ -274,7 +327,10 @@ impl Store {
     }
 
     /// Change sources matching `q`, and the total before paging.
-    pub async fn changesources_list(&self, q: &ListQuery) -> Result<(Vec<ChangeSourceRecord>, i64), StoreError> {
+    pub async fn changesources_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<ChangeSourceRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&CHANGESOURCES, q).await?;
         let records = rows
             .iter()
@@ -290,13 +346,26 @@ impl Store {
     }
 
     /// Source stamps matching `q`, and the total before paging.
-    pub async fn sourcestamps_list(&self, q: &ListQuery) -> Result<(Vec<SourceStampRecord>, i64), StoreError> {
+    pub async fn sourcestamps_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<SourceStampRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&SOURCESTAMPS, q).await?;
-        Ok((rows.iter().map(|r| sourcestamp_record(r, 0)).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.iter()
+                .map(|r| sourcestamp_record(r, 0))
+                .collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Runs `sql` with `ids` bound `times` times over (one per `IN (…)` list).
-    async fn fetch_with_ids(&self, sql: String, ids: &[i64], times: usize) -> Result<Vec<AnyRow>, StoreError> {
+    async fn fetch_with_ids(
+        &self,
+        sql: String,
+        ids: &[i64],
+        times: usize,
+    ) -> Result<Vec<AnyRow>, StoreError> {
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for _pass in 0..times {
             for id in ids {
@@ -307,14 +376,20 @@ impl Store {
     }
 
     /// The rows of `resource` matching `q` and the count before paging.
-    async fn list_rows(&self, resource: &Resource, q: &ListQuery) -> Result<(Vec<AnyRow>, i64), StoreError> {
+    async fn list_rows(
+        &self,
+        resource: &Resource,
+        q: &ListQuery,
+    ) -> Result<(Vec<AnyRow>, i64), StoreError> {
         let mut args = Vec::new();
         let where_clause = where_clause(resource, &q.filters, &mut args)?;
         let order = order_clause(resource, &q.order)?;
         let paging = match (q.limit, q.offset, self.backend) {
             (None, None, _) => String::new(),
             (Some(limit), None, _) => format!(" LIMIT {}", limit.max(0)),
-            (Some(limit), Some(offset), _) => format!(" LIMIT {} OFFSET {}", limit.max(0), offset.max(0)),
+            (Some(limit), Some(offset), _) => {
+                format!(" LIMIT {} OFFSET {}", limit.max(0), offset.max(0))
+            }
             (None, Some(offset), Backend::Sqlite) => format!(" LIMIT -1 OFFSET {}", offset.max(0)),
             (None, Some(offset), Backend::Postgres) => format!(" OFFSET {}", offset.max(0)),
         };
@@ -381,12 +456,22 @@ struct Resource {
 
 /// A plain field.
 const fn col(name: &'static str, expr: &'static str, kind: Kind) -> Column {
-    Column { name, expr, kind, via: None }
+    Column {
+        name,
+        expr,
+        kind,
+        via: None,
+    }
 }
 
 /// A field reached through a subquery.
 const fn via(name: &'static str, subquery: &'static str, expr: &'static str, kind: Kind) -> Column {
-    Column { name, expr, kind, via: Some(subquery) }
+    Column {
+        name,
+        expr,
+        kind,
+        via: Some(subquery),
+    }
 }
 
 use Kind::{Bool, Int, Text};
@@ -405,11 +490,20 @@ static BUILDS: Resource = Resource {
         col("masterid", "b.masterid", Int),
         col("started_at", "b.started_at", Int),
         col("complete_at", "b.complete_at", Int),
-        col("complete", "(CASE WHEN b.complete_at IS NULL THEN 0 ELSE 1 END)", Bool),
+        col(
+            "complete",
+            "(CASE WHEN b.complete_at IS NULL THEN 0 ELSE 1 END)",
+            Bool,
+        ),
         col("locks_duration_s", "b.locks_duration_s", Int),
         col("results", "b.results", Int),
         col("state_string", "b.state_string", Text),
-        via("buildsetid", "b.buildrequestid IN (SELECT br.id FROM buildrequests br WHERE", "br.buildsetid", Int),
+        via(
+            "buildsetid",
+            "b.buildrequestid IN (SELECT br.id FROM buildrequests br WHERE",
+            "br.buildsetid",
+            Int,
+        ),
         via(
             "changeid",
             "b.buildrequestid IN (SELECT br.id FROM buildrequests br \
@@ -461,7 +555,11 @@ static STEPS: Resource = Resource {
         col("started_at", "s.started_at", Int),
         col("locks_acquired_at", "s.locks_acquired_at", Int),
         col("complete_at", "s.complete_at", Int),
-        col("complete", "(CASE WHEN s.complete_at IS NULL THEN 0 ELSE 1 END)", Bool),
+        col(
+            "complete",
+            "(CASE WHEN s.complete_at IS NULL THEN 0 ELSE 1 END)",
+            Bool,
+        ),
         col("results", "s.results", Int),
         col("state_string", "s.state_string", Text),
         col("hidden", "s.hidden", Bool),
@@ -529,7 +627,11 @@ static BUILDREQUESTS: Resource = Resource {
         col("submitted_at", "br.submitted_at", Int),
         col("complete_at", "br.complete_at", Int),
         col("waited_for", "br.waited_for", Bool),
-        col("claimed", "(CASE WHEN c.brid IS NULL THEN 0 ELSE 1 END)", Bool),
+        col(
+            "claimed",
+            "(CASE WHEN c.brid IS NULL THEN 0 ELSE 1 END)",
+            Bool,
+        ),
         col("claimed_at", "c.claimed_at", Int),
         col("claimed_by_masterid", "c.masterid", Int),
     ],
@@ -579,7 +681,12 @@ static WORKERS: Resource = Resource {
             "bm.builderid",
             Int,
         ),
-        via("connected_masterid", "w.id IN (SELECT cn.workerid FROM connected_workers cn WHERE", "cn.masterid", Int),
+        via(
+            "connected_masterid",
+            "w.id IN (SELECT cn.workerid FROM connected_workers cn WHERE",
+            "cn.masterid",
+            Int,
+        ),
     ],
 };
 
@@ -593,7 +700,12 @@ static MASTERS: Resource = Resource {
         col("name", "m.name", Text),
         col("active", "m.active", Bool),
         col("last_active", "m.last_active", Int),
-        via("builderid", "m.id IN (SELECT bm.masterid FROM builder_masters bm WHERE", "bm.builderid", Int),
+        via(
+            "builderid",
+            "m.id IN (SELECT bm.masterid FROM builder_masters bm WHERE",
+            "bm.builderid",
+            Int,
+        ),
     ],
 };
 
@@ -635,12 +747,21 @@ static SOURCESTAMPS: Resource = Resource {
         col("codebase", "ss.codebase", Text),
         col("project", "ss.project", Text),
         col("created_at", "ss.created_at", Int),
-        via("buildsetid", "ss.id IN (SELECT bss.sourcestampid FROM buildset_sourcestamps bss WHERE", "bss.buildsetid", Int),
+        via(
+            "buildsetid",
+            "ss.id IN (SELECT bss.sourcestampid FROM buildset_sourcestamps bss WHERE",
+            "bss.buildsetid",
+            Int,
+        ),
     ],
 };
 
 /// ` WHERE …` for `filters` (empty when there are none), pushing bound values onto `args`.
-fn where_clause(resource: &Resource, filters: &[FilterSpec], args: &mut Vec<SqlValue>) -> Result<String, StoreError> {
+fn where_clause(
+    resource: &Resource,
+    filters: &[FilterSpec],
+    args: &mut Vec<SqlValue>,
+) -> Result<String, StoreError> {
     let mut conditions = Vec::with_capacity(filters.len());
     for filter in filters {
         let column = find_column(resource, filter.column)?;
@@ -663,7 +784,10 @@ fn condition(
     filter: &FilterSpec,
     args: &mut Vec<SqlValue>,
 ) -> Result<String, StoreError> {
-    let bad = |reason: String| StoreError::BadQuery { table: resource.table, reason };
+    let bad = |reason: String| StoreError::BadQuery {
+        table: resource.table,
+        reason,
+    };
     let expr = column.expr;
     let mut has_null = false;
     let mut values = Vec::with_capacity(filter.values.len());
@@ -679,7 +803,10 @@ fn condition(
             _ => false,
         };
         if !fits {
-            return Err(bad(format!("value {value:?} does not fit field {}", column.name)));
+            return Err(bad(format!(
+                "value {value:?} does not fit field {}",
+                column.name
+            )));
         }
         values.push(value.clone());
     }
@@ -700,11 +827,17 @@ fn condition(
             (false, true) => "1 = 1".to_string(),
             (true, true) => format!("{expr} IS NOT NULL"),
             (false, false) => format!("({expr} IS NULL OR {expr} NOT IN ({}))", list(args, values)),
-            (true, false) => format!("({expr} IS NOT NULL AND {expr} NOT IN ({}))", list(args, values)),
+            (true, false) => format!(
+                "({expr} IS NOT NULL AND {expr} NOT IN ({}))",
+                list(args, values)
+            ),
         },
         FilterOp::Lt | FilterOp::Le | FilterOp::Gt | FilterOp::Ge => {
             if has_null || values.len() != 1 {
-                return Err(bad(format!("{:?} on {} needs exactly one non-null value", filter.op, column.name)));
+                return Err(bad(format!(
+                    "{:?} on {} needs exactly one non-null value",
+                    filter.op, column.name
+                )));
             }
             let op = match filter.op {
                 FilterOp::Lt => "<",
@@ -716,7 +849,10 @@ fn condition(
         }
         FilterOp::Contains => {
             if column.kind != Kind::Text || has_null || values.is_empty() {
-                return Err(bad(format!("contains on {} needs text values", column.name)));
+                return Err(bad(format!(
+                    "contains on {} needs text values",
+                    column.name
+                )));
             }
             let patterns: Vec<SqlValue> = values
                 .into_iter()
@@ -728,8 +864,9 @@ fn condition(
             let start = args.len() + 1;
             let n = patterns.len();
             args.extend(patterns);
-            let alternatives: Vec<String> =
-                (start..start + n).map(|i| format!("{expr} LIKE ${i} ESCAPE '\\'")).collect();
+            let alternatives: Vec<String> = (start..start + n)
+                .map(|i| format!("{expr} LIKE ${i} ESCAPE '\\'"))
+                .collect();
             format!("({})", alternatives.join(" OR "))
         }
     })
@@ -741,7 +878,10 @@ fn order_clause(resource: &Resource, order: &[(&'static str, bool)]) -> Result<S
     for (name, descending) in order {
         let column = find_column(resource, name)?;
         if column.via.is_some() {
-            return Err(StoreError::BadQuery { table: resource.table, reason: format!("cannot sort by {name}") });
+            return Err(StoreError::BadQuery {
+                table: resource.table,
+                reason: format!("cannot sort by {name}"),
+            });
         }
         // Spell NULL placement out: SQLite and PostgreSQL disagree on the default.
         keys.push(match descending {
@@ -759,7 +899,10 @@ fn find_column<'r>(resource: &'r Resource, name: &str) -> Result<&'r Column, Sto
         .columns
         .iter()
         .find(|c| c.name == name)
-        .ok_or_else(|| StoreError::BadQuery { table: resource.table, reason: format!("unknown field {name}") })
+        .ok_or_else(|| StoreError::BadQuery {
+            table: resource.table,
+            reason: format!("unknown field {name}"),
+        })
 }
 
 /// `s` with LIKE wildcards and the escape character escaped.

@@ -18,10 +18,13 @@ use sqlx::{AnyPool, AssertSqlSafe};
 
 use crate::decode::{blob, flag, int, text};
 use crate::error::{Context, StoreError};
-use crate::{expect_row, identifier, is_unique_violation, lock_row, LogAppend, LogKind, LogRecord, Store};
+use crate::{
+    expect_row, identifier, is_unique_violation, lock_row, LogAppend, LogKind, LogRecord, Store,
+};
 
 /// Columns decoded by [`log_record`]; needs `logs l`.
-pub(crate) const LOG_COLUMNS: &str = "l.id, l.name, l.slug, l.stepid, l.complete, l.num_lines, l.type";
+pub(crate) const LOG_COLUMNS: &str =
+    "l.id, l.name, l.slug, l.stepid, l.complete, l.num_lines, l.type";
 
 /// Chunks fetched per query while streaming a whole log.
 const STREAM_PAGE: i64 = 16;
@@ -34,18 +37,33 @@ const GZIP: i64 = 1;
 impl Store {
     /// Adds a log to a step; its slug is derived from `name` and unique within the step.
     /// Returns (id, slug).
-    pub async fn log_add(&self, step: StepId, name: &str, kind: LogKind) -> Result<(LogId, String), StoreError> {
+    pub async fn log_add(
+        &self,
+        step: StepId,
+        name: &str,
+        kind: LogKind,
+    ) -> Result<(LogId, String), StoreError> {
         const OP: &str = "log_add";
         let base = identifier::force(name);
         for _attempt in 0..5 {
             let mut tx = self.write_tx(OP).await?;
-            lock_row(&mut tx, self.backend, "SELECT id FROM steps WHERE id = $1 FOR UPDATE", step.0, OP).await?;
+            lock_row(
+                &mut tx,
+                self.backend,
+                "SELECT id FROM steps WHERE id = $1 FOR UPDATE",
+                step.0,
+                OP,
+            )
+            .await?;
             let rows = sqlx::query("SELECT slug FROM logs WHERE stepid = $1")
                 .bind(step.0)
                 .fetch_all(&mut *tx)
                 .await
                 .ctx(OP)?;
-            let taken = rows.iter().map(|r| text(r, 0)).collect::<Result<Vec<_>, _>>()?;
+            let taken = rows
+                .iter()
+                .map(|r| text(r, 0))
+                .collect::<Result<Vec<_>, _>>()?;
             let slug = identifier::first_free(&base, identifier::MAX_LEN, &taken);
             let inserted = sqlx::query(
                 "INSERT INTO logs (name, slug, stepid, complete, num_lines, type) VALUES ($1, $2, $3, 0, 0, $4) RETURNING id",
@@ -62,7 +80,12 @@ impl Store {
                     return Ok((LogId(int(&row, 0)?), slug));
                 }
                 Err(err) if is_unique_violation(&err) => tx.rollback().await.ctx(OP)?,
-                Err(err) => return Err(StoreError::Database { operation: OP, source: err }),
+                Err(err) => {
+                    return Err(StoreError::Database {
+                        operation: OP,
+                        source: err,
+                    })
+                }
             }
         }
         Err(StoreError::Conflict { operation: OP })
@@ -75,23 +98,34 @@ impl Store {
         const OP: &str = "log_append";
         if lines.is_empty() {
             let Some(log) = self.log_get(id).await? else {
-                return Err(StoreError::NotFound { table: "logs", id: id.0 });
+                return Err(StoreError::NotFound {
+                    table: "logs",
+                    id: id.0,
+                });
             };
-            return Ok(LogAppend { first_line: log.num_lines, num_lines: 0 });
+            return Ok(LogAppend {
+                first_line: log.num_lines,
+                num_lines: 0,
+            });
         }
         let content = lines.strip_suffix('\n').unwrap_or(lines);
         let count = content.matches('\n').count() as i64 + 1;
         let (bytes, compressed) = compress(content.as_bytes());
         let mut tx = self.write_tx(OP).await?;
         // Updating the log row first serialises appenders of the same log.
-        let row = sqlx::query("UPDATE logs SET num_lines = num_lines + $1 WHERE id = $2 RETURNING num_lines")
-            .bind(count)
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .ctx(OP)?;
+        let row = sqlx::query(
+            "UPDATE logs SET num_lines = num_lines + $1 WHERE id = $2 RETURNING num_lines",
+        )
+        .bind(count)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .ctx(OP)?;
         let Some(row) = row else {
-            return Err(StoreError::NotFound { table: "logs", id: id.0 });
+            return Err(StoreError::NotFound {
+                table: "logs",
+                id: id.0,
+            });
         };
         let first_line = int(&row, 0)? - count;
         sqlx::query(
@@ -106,7 +140,10 @@ impl Store {
         .await
         .ctx(OP)?;
         tx.commit().await.ctx(OP)?;
-        Ok(LogAppend { first_line, num_lines: count })
+        Ok(LogAppend {
+            first_line,
+            num_lines: count,
+        })
     }
 
     /// Marks a log complete.
@@ -122,12 +159,20 @@ impl Store {
     /// One log.
     pub async fn log_get(&self, id: LogId) -> Result<Option<LogRecord>, StoreError> {
         let sql = format!("SELECT {LOG_COLUMNS} FROM logs l WHERE l.id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await.ctx("log_get")?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("log_get")?;
         row.as_ref().map(log_record).transpose()
     }
 
     /// The log of `step` with `slug`.
-    pub async fn log_get_by_slug(&self, step: StepId, slug: &str) -> Result<Option<LogRecord>, StoreError> {
+    pub async fn log_get_by_slug(
+        &self,
+        step: StepId,
+        slug: &str,
+    ) -> Result<Option<LogRecord>, StoreError> {
         let sql = format!("SELECT {LOG_COLUMNS} FROM logs l WHERE l.stepid = $1 AND l.slug = $2");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(step.0)
@@ -141,13 +186,22 @@ impl Store {
     /// The logs of a step, by id.
     pub async fn logs_for_step(&self, step: StepId) -> Result<Vec<LogRecord>, StoreError> {
         let sql = format!("SELECT {LOG_COLUMNS} FROM logs l WHERE l.stepid = $1 ORDER BY l.id");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(step.0).fetch_all(&self.pool).await.ctx("logs_for_step")?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(step.0)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("logs_for_step")?;
         rows.iter().map(log_record).collect()
     }
 
     /// Lines `first..=last_inclusive` (0-based), each ending in `\n`; lines past the end
     /// are simply absent.
-    pub async fn log_lines(&self, id: LogId, first: i64, last_inclusive: i64) -> Result<String, StoreError> {
+    pub async fn log_lines(
+        &self,
+        id: LogId,
+        first: i64,
+        last_inclusive: i64,
+    ) -> Result<String, StoreError> {
         let rows = sqlx::query(
             "SELECT first_line, content, compressed FROM logchunks
              WHERE logid = $1 AND last_line >= $2 AND first_line <= $3 ORDER BY first_line",
@@ -175,7 +229,10 @@ impl Store {
 
     /// The whole log, one chunk (whole lines, each ending in `\n`) per item, in order. Fetches
     /// a few chunks at a time, so memory stays constant.
-    pub fn log_chunks_stream(&self, id: LogId) -> impl Stream<Item = Result<String, StoreError>> + Send + 'static {
+    pub fn log_chunks_stream(
+        &self,
+        id: LogId,
+    ) -> impl Stream<Item = Result<String, StoreError>> + Send + 'static {
         struct Cursor {
             pool: AnyPool,
             id: LogId,
@@ -183,7 +240,13 @@ impl Store {
             buffer: VecDeque<String>,
             exhausted: bool,
         }
-        let start = Cursor { pool: self.pool.clone(), id, after: -1, buffer: VecDeque::new(), exhausted: false };
+        let start = Cursor {
+            pool: self.pool.clone(),
+            id,
+            after: -1,
+            buffer: VecDeque::new(),
+            exhausted: false,
+        };
         futures::stream::try_unfold(start, |mut cursor| async move {
             if cursor.buffer.is_empty() && !cursor.exhausted {
                 let rows = sqlx::query(
@@ -210,11 +273,12 @@ impl Store {
 
     /// Bytes the log's chunks take in the database (after compression).
     pub async fn log_stored_bytes(&self, id: LogId) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(SUM(LENGTH(content)), 0) FROM logchunks WHERE logid = $1")
-            .bind(id.0)
-            .fetch_one(&self.pool)
-            .await
-            .ctx("log_stored_bytes")?;
+        let row =
+            sqlx::query("SELECT COALESCE(SUM(LENGTH(content)), 0) FROM logchunks WHERE logid = $1")
+                .bind(id.0)
+                .fetch_one(&self.pool)
+                .await
+                .ctx("log_stored_bytes")?;
         int(&row, 0)
     }
 }
@@ -232,13 +296,19 @@ fn compress(raw: &[u8]) -> (Vec<u8>, i64) {
 
 /// The text of a chunk row `first_line, content, compressed`.
 fn chunk_text(row: &AnyRow) -> Result<String, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt { table: "logchunks", column: "content", reason };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table: "logchunks",
+        column: "content",
+        reason,
+    };
     let bytes = blob(row, 1)?;
     let raw = match int(row, 2)? {
         RAW => bytes,
         GZIP => {
             let mut out = Vec::with_capacity(bytes.len() * 4);
-            GzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|e| corrupt(e.to_string()))?;
+            GzDecoder::new(bytes.as_slice())
+                .read_to_end(&mut out)
+                .map_err(|e| corrupt(e.to_string()))?;
             out
         }
         other => return Err(corrupt(format!("unsupported compression {other}"))),
@@ -250,7 +320,11 @@ fn chunk_text(row: &AnyRow) -> Result<String, StoreError> {
 pub(crate) fn log_record(row: &AnyRow) -> Result<LogRecord, StoreError> {
     let code = text(row, 6)?;
     let Some(kind) = LogKind::from_code(&code) else {
-        return Err(StoreError::Corrupt { table: "logs", column: "type", reason: format!("unknown type {code:?}") });
+        return Err(StoreError::Corrupt {
+            table: "logs",
+            column: "type",
+            reason: format!("unknown type {code:?}"),
+        });
     };
     Ok(LogRecord {
         id: LogId(int(row, 0)?),

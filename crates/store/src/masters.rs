@@ -40,7 +40,11 @@ impl Store {
                 "DELETE FROM changesource_masters WHERE masterid = $1",
                 "DELETE FROM connected_workers WHERE masterid = $1",
             ] {
-                sqlx::query(sql).bind(id.0).execute(&mut *tx).await.ctx("master_set_active")?;
+                sqlx::query(sql)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("master_set_active")?;
             }
         }
         tx.commit().await.ctx("master_set_active")

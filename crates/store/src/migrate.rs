@@ -32,9 +32,15 @@ impl Store {
     pub async fn ensure_current(&self) -> Result<(), StoreError> {
         match self.schema_state().await? {
             SchemaState::Current => Ok(()),
-            SchemaState::Empty => Err(StoreError::SchemaMismatch { found: 0, expected: SCHEMA_VERSION }),
+            SchemaState::Empty => Err(StoreError::SchemaMismatch {
+                found: 0,
+                expected: SCHEMA_VERSION,
+            }),
             SchemaState::Old { version } | SchemaState::Newer { version } => {
-                Err(StoreError::SchemaMismatch { found: version, expected: SCHEMA_VERSION })
+                Err(StoreError::SchemaMismatch {
+                    found: version,
+                    expected: SCHEMA_VERSION,
+                })
             }
         }
     }
@@ -43,7 +49,10 @@ impl Store {
     pub async fn upgrade(&self, progress: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
         let current = match self.schema_version().await? {
             Some(v) if v > SCHEMA_VERSION => {
-                return Err(StoreError::SchemaMismatch { found: v, expected: SCHEMA_VERSION })
+                return Err(StoreError::SchemaMismatch {
+                    found: v,
+                    expected: SCHEMA_VERSION,
+                })
             }
             Some(v) => v,
             None => {
@@ -85,7 +94,10 @@ impl Store {
                 "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_version'"
             }
         };
-        let row = sqlx::query(exists_sql).fetch_one(&self.pool).await.ctx("read schema_version")?;
+        let row = sqlx::query(exists_sql)
+            .fetch_one(&self.pool)
+            .await
+            .ctx("read schema_version")?;
         if int(&row, 0)? == 0 {
             return Ok(None);
         }

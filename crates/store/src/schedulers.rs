@@ -9,7 +9,11 @@ use crate::{expect_row, Store};
 impl Store {
     /// The id of scheduler `name`, creating it if needed and attaching it to `master` unless
     /// another master already runs it (one master per scheduler, as in Buildbot).
-    pub async fn scheduler_upsert(&self, name: &str, master: MasterId) -> Result<SchedulerId, StoreError> {
+    pub async fn scheduler_upsert(
+        &self,
+        name: &str,
+        master: MasterId,
+    ) -> Result<SchedulerId, StoreError> {
         const OP: &str = "scheduler_upsert";
         let mut tx = self.write_tx(OP).await?;
         let row = sqlx::query(
@@ -42,7 +46,11 @@ impl Store {
     }
 
     /// Enables or disables a scheduler (the `enable` control).
-    pub async fn scheduler_set_enabled(&self, id: SchedulerId, enabled: bool) -> Result<(), StoreError> {
+    pub async fn scheduler_set_enabled(
+        &self,
+        id: SchedulerId,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
         let result = sqlx::query("UPDATE schedulers SET enabled = $1 WHERE id = $2")
             .bind(enabled as i64)
             .bind(id.0)
@@ -61,13 +69,20 @@ impl Store {
             .ctx("scheduler_enabled")?;
         match row {
             Some(row) => flag(&row, 0),
-            None => Err(StoreError::NotFound { table: "schedulers", id: id.0 }),
+            None => Err(StoreError::NotFound {
+                table: "schedulers",
+                id: id.0,
+            }),
         }
     }
 
     /// The id of change source `name`, creating it if needed and attaching it to `master`
     /// unless another master already runs it.
-    pub async fn changesource_upsert(&self, name: &str, master: MasterId) -> Result<ChangeSourceId, StoreError> {
+    pub async fn changesource_upsert(
+        &self,
+        name: &str,
+        master: MasterId,
+    ) -> Result<ChangeSourceId, StoreError> {
         const OP: &str = "changesource_upsert";
         let mut tx = self.write_tx(OP).await?;
         let row = sqlx::query(
@@ -113,7 +128,10 @@ impl Store {
     }
 
     /// The classified changes of a scheduler, as (change, important), by change id.
-    pub async fn scheduler_changes_get(&self, scheduler: SchedulerId) -> Result<Vec<(ChangeId, bool)>, StoreError> {
+    pub async fn scheduler_changes_get(
+        &self,
+        scheduler: SchedulerId,
+    ) -> Result<Vec<(ChangeId, bool)>, StoreError> {
         let rows = sqlx::query(
             "SELECT changeid, important FROM scheduler_changes WHERE schedulerid = $1 ORDER BY changeid",
         )
@@ -121,7 +139,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx("scheduler_changes_get")?;
-        rows.iter().map(|r| Ok((ChangeId(int(r, 0)?), flag(r, 1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((ChangeId(int(r, 0)?), flag(r, 1)?)))
+            .collect()
     }
 
     /// Forgets a scheduler's classifications, all of them or those of changes below `less_than`.
@@ -131,12 +151,18 @@ impl Store {
         less_than: Option<ChangeId>,
     ) -> Result<(), StoreError> {
         let query = match less_than {
-            None => sqlx::query("DELETE FROM scheduler_changes WHERE schedulerid = $1").bind(scheduler.0),
-            Some(limit) => sqlx::query("DELETE FROM scheduler_changes WHERE schedulerid = $1 AND changeid < $2")
-                .bind(scheduler.0)
-                .bind(limit.0),
+            None => sqlx::query("DELETE FROM scheduler_changes WHERE schedulerid = $1")
+                .bind(scheduler.0),
+            Some(limit) => sqlx::query(
+                "DELETE FROM scheduler_changes WHERE schedulerid = $1 AND changeid < $2",
+            )
+            .bind(scheduler.0)
+            .bind(limit.0),
         };
-        query.execute(&self.pool).await.ctx("scheduler_changes_flush")?;
+        query
+            .execute(&self.pool)
+            .await
+            .ctx("scheduler_changes_flush")?;
         Ok(())
     }
 }

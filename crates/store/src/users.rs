@@ -59,15 +59,25 @@ impl Store {
     }
 
     /// The user with `identifier`.
-    pub async fn user_get_by_identifier(&self, identifier: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub async fn user_get_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE identifier = $1");
-        self.users_where(AssertSqlSafe(sql), Some(identifier)).await.map(|mut v| v.pop())
+        self.users_where(AssertSqlSafe(sql), Some(identifier))
+            .await
+            .map(|mut v| v.pop())
     }
 
     /// The user with web login `bb_username`.
-    pub async fn user_get_by_username(&self, bb_username: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub async fn user_get_by_username(
+        &self,
+        bb_username: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE bb_username = $1");
-        self.users_where(AssertSqlSafe(sql), Some(bb_username)).await.map(|mut v| v.pop())
+        self.users_where(AssertSqlSafe(sql), Some(bb_username))
+            .await
+            .map(|mut v| v.pop())
     }
 
     /// Every user, by uid.
@@ -77,7 +87,11 @@ impl Store {
     }
 
     /// Changes a user. One transaction.
-    pub async fn user_update(&self, uid: UserId, update: &UserUpdate<'_>) -> Result<(), StoreError> {
+    pub async fn user_update(
+        &self,
+        uid: UserId,
+        update: &UserUpdate<'_>,
+    ) -> Result<(), StoreError> {
         const OP: &str = "user_update";
         let mut tx = self.write_tx(OP).await?;
         let result = sqlx::query(
@@ -128,7 +142,10 @@ impl Store {
             query = query.bind(param.to_string());
         }
         let rows = query.fetch_all(&self.pool).await.ctx("users")?;
-        let mut users = rows.iter().map(user_record).collect::<Result<Vec<_>, _>>()?;
+        let mut users = rows
+            .iter()
+            .map(user_record)
+            .collect::<Result<Vec<_>, _>>()?;
         if users.is_empty() {
             return Ok(users);
         }
@@ -142,7 +159,10 @@ impl Store {
         }
         let mut attrs: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
         for row in query.fetch_all(&self.pool).await.ctx("users_info")? {
-            attrs.entry(int(&row, 0)?).or_default().push((text(&row, 1)?, text(&row, 2)?));
+            attrs
+                .entry(int(&row, 0)?)
+                .or_default()
+                .push((text(&row, 1)?, text(&row, 2)?));
         }
         for user in &mut users {
             user.attributes = attrs.remove(&user.uid.0).unwrap_or_default();

@@ -79,7 +79,11 @@ impl Store {
     }
 
     /// Records that a worker left `master`.
-    pub async fn worker_disconnected(&self, id: WorkerId, master: MasterId) -> Result<(), StoreError> {
+    pub async fn worker_disconnected(
+        &self,
+        id: WorkerId,
+        master: MasterId,
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM connected_workers WHERE masterid = $1 AND workerid = $2")
             .bind(master.0)
             .bind(id.0)
@@ -97,20 +101,26 @@ impl Store {
         pause_reason: Option<&str>,
         graceful: bool,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query("UPDATE workers SET paused = $1, pause_reason = $2, graceful = $3 WHERE id = $4")
-            .bind(paused as i64)
-            .bind(pause_reason)
-            .bind(graceful as i64)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await
-            .ctx("worker_set_state")?;
+        let result = sqlx::query(
+            "UPDATE workers SET paused = $1, pause_reason = $2, graceful = $3 WHERE id = $4",
+        )
+        .bind(paused as i64)
+        .bind(pause_reason)
+        .bind(graceful as i64)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .ctx("worker_set_state")?;
         expect_row(result, "workers", id.0)
     }
 
     /// One worker with its connections and configuration.
     pub async fn worker_get(&self, id: WorkerId) -> Result<Option<WorkerRecord>, StoreError> {
-        let query = ListQuery::filtered(vec![FilterSpec::new("workerid", FilterOp::Eq, vec![SqlValue::Int(id.0)])]);
+        let query = ListQuery::filtered(vec![FilterSpec::new(
+            "workerid",
+            FilterOp::Eq,
+            vec![SqlValue::Int(id.0)],
+        )]);
         Ok(self.workers_list(&query).await?.0.into_iter().next())
     }
 }

@@ -27,7 +27,9 @@ pub enum WebError {
 impl From<data::DataError> for WebError {
     fn from(e: data::DataError) -> Self {
         match e {
-            data::DataError::InvalidPath(_) | data::DataError::NotFound(_) => WebError::NotFound(e.to_string()),
+            data::DataError::InvalidPath(_) | data::DataError::NotFound(_) => {
+                WebError::NotFound(e.to_string())
+            }
             data::DataError::BadRequest(m) => WebError::BadRequest(m),
             data::DataError::Store(s) => WebError::Internal(s.to_string()),
         }
@@ -50,6 +52,14 @@ impl IntoResponse for WebError {
             other => other.to_string(),
         };
         let body = json!({ "error": message }).to_string();
-        (status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response()
     }
 }

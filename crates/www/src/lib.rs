@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod hooks;
 mod rest;
 
 use std::sync::Arc;
@@ -21,7 +22,10 @@ pub struct AppState {
 
 /// The whole web application.
 pub fn app(state: AppState) -> Router {
-    Router::new().nest("/api/v2", rest::routes()).with_state(state)
+    Router::new()
+        .nest("/api/v2", rest::routes())
+        .merge(hooks::routes())
+        .with_state(state)
 }
 
 /// Serves `app` on `listener` until the master stops.

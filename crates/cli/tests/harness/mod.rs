@@ -23,7 +23,9 @@ pub fn databases() -> Vec<Db> {
     if std::env::var("SIGNALBOX_TEST_PG_ADMIN_URL").is_ok() {
         dbs.push(Db::Postgres);
     } else {
-        eprintln!("SIGNALBOX_TEST_PG_ADMIN_URL not set: PostgreSQL runs skipped (scripts/test sets it)");
+        eprintln!(
+            "SIGNALBOX_TEST_PG_ADMIN_URL not set: PostgreSQL runs skipped (scripts/test sets it)"
+        );
     }
     dbs
 }
@@ -41,7 +43,12 @@ pub fn free_port() -> u16 {
 /// Creates a fresh PostgreSQL database and returns its URL.
 pub fn fresh_pg_database(tag: &str) -> String {
     let admin = std::env::var("SIGNALBOX_TEST_PG_ADMIN_URL").expect("SIGNALBOX_TEST_PG_ADMIN_URL");
-    let name = format!("sbx_{}_{}_{}", tag, std::process::id(), Instant::now().elapsed().as_nanos() % 100000 + rand_suffix());
+    let name = format!(
+        "sbx_{}_{}_{}",
+        tag,
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() % 100000 + rand_suffix()
+    );
     let status = Command::new("psql")
         .arg(&admin)
         .args(["-q", "-c", &format!("create database {name}")])
@@ -53,7 +60,10 @@ pub fn fresh_pg_database(tag: &str) -> String {
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() % 1_000_000).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000)
+        .unwrap_or(0)
 }
 
 /// A master directory with a running master process.
@@ -69,7 +79,15 @@ impl TestMaster {
     /// Writes `master.cfg` from `body` (which may use `@WORKER_PORT@`, `@WEB_PORT@`,
     /// `@DB_URL@`, `@DIR@`), upgrades the database, and starts the master.
     pub fn start(db: Db, tag: &str, body: &str) -> TestMaster {
+        TestMaster::start_with_files(db, tag, body, &[])
+    }
+
+    /// Like [`TestMaster::start`], with extra files written into the master directory first.
+    pub fn start_with_files(db: Db, tag: &str, body: &str, files: &[(&str, &str)]) -> TestMaster {
         let dir = tempfile::tempdir().expect("temp dir");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write master file");
+        }
         let web_port = free_port();
         let worker_port = free_port();
         let db_url = match db {
@@ -83,14 +101,24 @@ impl TestMaster {
             .replace("@DIR@", &dir.path().display().to_string());
         std::fs::write(dir.path().join("master.cfg"), cfg).expect("write master.cfg");
         run_ok(Command::new(bin()).arg("upgrade-master").arg(dir.path()));
-        let mut m = TestMaster { dir, web_port, worker_port, child: None, db_url };
+        let mut m = TestMaster {
+            dir,
+            web_port,
+            worker_port,
+            child: None,
+            db_url,
+        };
         m.spawn();
         m
     }
 
     /// Starts (or restarts) the master process.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("master.log")).expect("open log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("master.log"))
+            .expect("open log");
         let child = Command::new(bin())
             .arg("start")
             .arg(self.dir.path())
@@ -100,7 +128,11 @@ impl TestMaster {
             .spawn()
             .expect("start master");
         self.child = Some(child);
-        wait_for(Duration::from_secs(60), "the web port", || std::net::TcpStream::connect(("127.0.0.1", self.web_port)).is_ok().then_some(()));
+        wait_for(Duration::from_secs(60), "the web port", || {
+            std::net::TcpStream::connect(("127.0.0.1", self.web_port))
+                .is_ok()
+                .then_some(())
+        });
     }
 
     /// Kills the master with SIGKILL.
@@ -112,32 +144,63 @@ impl TestMaster {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{}", self.web_port, path.trim_start_matches('/'))
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.web_port,
+            path.trim_start_matches('/')
+        )
     }
 
     /// GETs a REST path and returns the JSON.
     pub fn get(&self, path: &str) -> Value {
         let url = self.url(path);
-        let out = Command::new("curl").args(["-sS", "-H", "Accept: application/json", &url]).output().expect("run curl");
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        let out = Command::new("curl")
+            .args(["-sS", "-H", "Accept: application/json", &url])
+            .output()
+            .expect("run curl");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "GET {url}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     /// GETs a path and returns the body text.
     pub fn get_text(&self, path: &str) -> String {
-        let out = Command::new("curl").args(["-sS", &self.url(path)]).output().expect("run curl");
+        let out = Command::new("curl")
+            .args(["-sS", &self.url(path)])
+            .output()
+            .expect("run curl");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// POSTs a JSON-RPC call; returns (HTTP status, body).
     pub fn rpc(&self, path: &str, method: &str, params: Value) -> (u16, Value) {
-        let body = serde_json::json!({"jsonrpc": "2.0", "method": method, "id": 1, "params": params}).to_string();
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "method": method, "id": 1, "params": params})
+                .to_string();
         let out = Command::new("curl")
-            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "-d", &body, &self.url(path)])
+            .args([
+                "-sS",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body,
+                &self.url(path),
+            ])
             .output()
             .expect("run curl");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (json, code) = text.rsplit_once('\n').expect("status line");
-        (code.trim().parse().unwrap_or(0), serde_json::from_str(json).unwrap_or(Value::Null))
+        (
+            code.trim().parse().unwrap_or(0),
+            serde_json::from_str(json).unwrap_or(Value::Null),
+        )
     }
 
     /// The master log so far (for failure messages).
@@ -155,7 +218,11 @@ impl TestMaster {
                 return list;
             }
             if Instant::now() > deadline {
-                panic!("only {} of {n} builds finished; master log:\n{}", list.len(), self.log());
+                panic!(
+                    "only {} of {n} builds finished; master log:\n{}",
+                    list.len(),
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -188,14 +255,25 @@ pub struct TestWorker {
 impl TestWorker {
     pub fn start(master: &TestMaster, name: &str, password: &str) -> TestWorker {
         let dir = tempfile::tempdir().expect("temp dir");
-        run_ok(Command::new(bin()).args(["worker", "create"]).arg(dir.path()).arg(format!("127.0.0.1:{}", master.worker_port)).arg(name).arg(password));
+        run_ok(
+            Command::new(bin())
+                .args(["worker", "create"])
+                .arg(dir.path())
+                .arg(format!("127.0.0.1:{}", master.worker_port))
+                .arg(name)
+                .arg(password),
+        );
         let mut w = TestWorker { dir, child: None };
         w.spawn();
         w
     }
 
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("worker.log")).expect("open log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("worker.log"))
+            .expect("open log");
         let child = Command::new(bin())
             .args(["worker", "start"])
             .arg(self.dir.path())
@@ -229,7 +307,12 @@ impl Drop for TestWorker {
 
 pub fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run command");
-    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -248,5 +331,14 @@ pub fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    run_ok(Command::new("git").arg("-C").arg(dir).args(args).env("GIT_AUTHOR_NAME", "Alice").env("GIT_AUTHOR_EMAIL", "alice@example.org").env("GIT_COMMITTER_NAME", "Alice").env("GIT_COMMITTER_EMAIL", "alice@example.org"))
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "Alice")
+            .env("GIT_AUTHOR_EMAIL", "alice@example.org")
+            .env("GIT_COMMITTER_NAME", "Alice")
+            .env("GIT_COMMITTER_EMAIL", "alice@example.org"),
+    )
 }

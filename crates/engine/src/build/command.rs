@@ -62,7 +62,10 @@ pub async fn run(
     stop: &mut watch::Receiver<Option<(Results, String)>>,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let mut cmd = match conn.start_command(command_name, args, Some(builder_name)).await {
+    let mut cmd = match conn
+        .start_command(command_name, args, Some(builder_name))
+        .await
+    {
         Ok(cmd) => cmd,
         Err(_) => {
             outcome.lost = true;
@@ -125,7 +128,13 @@ pub async fn run(
     outcome
 }
 
-async fn apply_update(shared: &Arc<Shared>, outcome: &mut Outcome, sinks: &mut Sinks<'_>, key: &str, value: &Value) {
+async fn apply_update(
+    shared: &Arc<Shared>,
+    outcome: &mut Outcome,
+    sinks: &mut Sinks<'_>,
+    key: &str,
+    value: &Value,
+) {
     match key {
         "stdout" | "stderr" | "header" => {
             let text = chunk_text(value);
@@ -147,7 +156,9 @@ async fn apply_update(shared: &Arc<Shared>, outcome: &mut Outcome, sinks: &mut S
         }
         "log" => {
             let Value::Array(parts) = value else { return };
-            let (Some(Value::String(name)), Some(chunk)) = (parts.first(), parts.get(1)) else { return };
+            let (Some(Value::String(name)), Some(chunk)) = (parts.first(), parts.get(1)) else {
+                return;
+            };
             let name = name.as_str().unwrap_or("log").to_string();
             let text = chunk_text(chunk);
             if let Some((logs, step)) = sinks.extra_logs.as_mut() {
@@ -169,7 +180,9 @@ async fn apply_update(shared: &Arc<Shared>, outcome: &mut Outcome, sinks: &mut S
         }
         "rc" => outcome.rc = value.as_i64(),
         other => {
-            outcome.values.insert(other.to_string(), msgpack_to_json(value));
+            outcome
+                .values
+                .insert(other.to_string(), msgpack_to_json(value));
         }
     }
 }
@@ -181,7 +194,10 @@ fn chunk_text(value: &Value) -> String {
         other => Some(other),
     };
     match text {
-        Some(Value::String(s)) => s.as_str().map(str::to_string).unwrap_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        Some(Value::String(s)) => s
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned()),
         Some(Value::Binary(b)) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     }
@@ -189,7 +205,12 @@ fn chunk_text(value: &Value) -> String {
 
 /// Builds an args map from pairs.
 pub fn args(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Map(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+    Value::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect(),
+    )
 }
 
 /// A string list as a msgpack array.

@@ -30,7 +30,12 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Creates the log row and a writer for it.
-    pub async fn create(shared: &Arc<Shared>, step: StepId, name: &str, kind: store::LogKind) -> Result<LogWriter, store::StoreError> {
+    pub async fn create(
+        shared: &Arc<Shared>,
+        step: StepId,
+        name: &str,
+        kind: store::LogKind,
+    ) -> Result<LogWriter, store::StoreError> {
         let (id, _slug) = shared.store.log_add(step, name, kind).await?;
         let runtime = shared.runtime();
         let writer = LogWriter {
@@ -73,7 +78,9 @@ impl LogWriter {
                 if !self.truncated {
                     self.truncated = true;
                     self.buffer.push_str("h\n");
-                    self.buffer.push_str(&format!("h*** log truncated: logMaxSize of {max} bytes reached ***\n"));
+                    self.buffer.push_str(&format!(
+                        "h*** log truncated: logMaxSize of {max} bytes reached ***\n"
+                    ));
                 }
                 self.dropped_lines += 1;
                 if let Some(max_tail) = self.max_tail {
@@ -110,7 +117,10 @@ impl LogWriter {
         if self.truncated {
             let mut tail = std::mem::take(&mut self.tail);
             let skipped = self.dropped_lines - tail.len() as u64;
-            self.buffer.push_str(&format!("h*** {skipped} lines omitted; the last {} lines follow ***\n", tail.len()));
+            self.buffer.push_str(&format!(
+                "h*** {skipped} lines omitted; the last {} lines follow ***\n",
+                tail.len()
+            ));
             for line in tail.drain(..) {
                 self.buffer.push_str(&line);
             }

@@ -28,13 +28,30 @@ use crate::workers::{WorkerConnection, WorkerInfo};
 pub fn builder_dir(builder: &BuilderConfig) -> String {
     match &builder.workerbuilddir {
         Some(dir) => dir.clone(),
-        None => builder.name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect(),
+        None => builder
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
     }
 }
 
 /// Runs a filesystem command that has no log, returning its outcome; rc != 0 is an error.
-pub async fn run_simple(conn: &Arc<WorkerConnection>, name: &str, args: protocol::Value) -> Result<Outcome, String> {
-    let mut cmd = conn.start_command(name, args, None).await.map_err(|e| e.to_string())?;
+pub async fn run_simple(
+    conn: &Arc<WorkerConnection>,
+    name: &str,
+    args: protocol::Value,
+) -> Result<Outcome, String> {
+    let mut cmd = conn
+        .start_command(name, args, None)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut outcome = Outcome::default();
     loop {
         match cmd.next().await {
@@ -43,7 +60,9 @@ pub async fn run_simple(conn: &Arc<WorkerConnection>, name: &str, args: protocol
                     if k == "rc" {
                         outcome.rc = v.as_i64();
                     } else {
-                        outcome.values.insert(k, crate::convert::msgpack_to_json(&v));
+                        outcome
+                            .values
+                            .insert(k, crate::convert::msgpack_to_json(&v));
                     }
                 }
             }
@@ -126,7 +145,12 @@ impl BuildContext {
         self.properties.set(name, value.clone(), source);
         let mut delta = Properties::new();
         delta.set(name, value.clone(), source);
-        if let Err(e) = self.shared.store.build_properties_set(self.buildid, &delta).await {
+        if let Err(e) = self
+            .shared
+            .store
+            .build_properties_set(self.buildid, &delta)
+            .await
+        {
             tracing::error!(build = %self.buildid, error = %e, "could not store property");
         }
         self.shared.bus.publish(
@@ -136,8 +160,22 @@ impl BuildContext {
     }
 
     /// Runs a remote command for a step.
-    pub async fn remote(&mut self, command_name: &str, args: protocol::Value, sinks: Sinks<'_>) -> Outcome {
-        command::run(&self.shared, &self.conn, &self.builder.name, command_name, args, sinks, &mut self.stop).await
+    pub async fn remote(
+        &mut self,
+        command_name: &str,
+        args: protocol::Value,
+        sinks: Sinks<'_>,
+    ) -> Outcome {
+        command::run(
+            &self.shared,
+            &self.conn,
+            &self.builder.name,
+            command_name,
+            args,
+            sinks,
+            &mut self.stop,
+        )
+        .await
     }
 }
 
@@ -149,12 +187,21 @@ pub async fn run(shared: Arc<Shared>, start: BuildStart) {
         release(&shared, &start, &start.worker).await;
         return;
     };
-    let Some(first) = start.requests.first() else { return };
+    let Some(first) = start.requests.first() else {
+        return;
+    };
     let request_ids: Vec<BuildRequestId> = start.requests.iter().map(|r| r.id).collect();
     let workerid = shared.workers.get(&start.worker).map(|s| s.id);
     let (buildid, number) = match shared
         .store
-        .build_add(start.builderid, first.id, workerid, shared.masterid, "building", model::now())
+        .build_add(
+            start.builderid,
+            first.id,
+            workerid,
+            shared.masterid,
+            "building",
+            model::now(),
+        )
         .await
     {
         Ok(it) => it,
@@ -165,11 +212,16 @@ pub async fn run(shared: Arc<Shared>, start: BuildStart) {
         }
     };
     let (stop_tx, stop_rx) = watch::channel(None);
-    shared.builds.lock().expect("builds lock poisoned").insert(buildid, RunningBuild { stop: stop_tx });
+    shared
+        .builds
+        .lock()
+        .expect("builds lock poisoned")
+        .insert(buildid, RunningBuild { stop: stop_tx });
     crate::events::build(&shared, buildid, "new").await;
     tracing::info!(builder = %builder.name, build = number, worker = %start.worker, "build started");
 
-    let (properties, sourcestamps) = initial_properties(&shared, &runtime, &builder, &start, number).await;
+    let (properties, sourcestamps) =
+        initial_properties(&shared, &runtime, &builder, &start, number).await;
     let mut ctx = BuildContext {
         shared: shared.clone(),
         runtime: runtime.clone(),
@@ -181,7 +233,11 @@ pub async fn run(shared: Arc<Shared>, start: BuildStart) {
         sourcestamps,
         stop: stop_rx,
     };
-    if let Err(e) = shared.store.build_properties_set(buildid, &properties).await {
+    if let Err(e) = shared
+        .store
+        .build_properties_set(buildid, &properties)
+        .await
+    {
         tracing::error!(build = %buildid, error = %e, "could not store build properties");
     }
     ctx.properties = properties;
@@ -192,10 +248,18 @@ pub async fn run(shared: Arc<Shared>, start: BuildStart) {
         other => format!("build {}", other.name()),
     };
     let _ = shared.store.build_set_state_string(buildid, &state).await;
-    if let Err(e) = shared.store.build_finish(buildid, results, model::now()).await {
+    if let Err(e) = shared
+        .store
+        .build_finish(buildid, results, model::now())
+        .await
+    {
         tracing::error!(build = %buildid, error = %e, "could not finish build");
     }
-    shared.builds.lock().expect("builds lock poisoned").remove(&buildid);
+    shared
+        .builds
+        .lock()
+        .expect("builds lock poisoned")
+        .remove(&buildid);
     crate::events::build(&shared, buildid, "finished").await;
     tracing::info!(builder = %builder.name, build = number, results = %results, "build finished");
 
@@ -210,7 +274,11 @@ pub async fn run(shared: Arc<Shared>, start: BuildStart) {
 /// Gives the requests back (RETRY or a build that could not start) and frees the worker.
 async fn release(shared: &Arc<Shared>, start: &BuildStart, worker: &str) {
     let ids: Vec<_> = start.requests.iter().map(|r| r.id).collect();
-    if let Err(e) = shared.store.buildrequests_unclaim(&ids, shared.masterid).await {
+    if let Err(e) = shared
+        .store
+        .buildrequests_unclaim(&ids, shared.masterid)
+        .await
+    {
         tracing::error!(error = %e, "could not release build requests");
     }
     for r in &start.requests {
@@ -229,7 +297,11 @@ fn finish_worker(shared: &Arc<Shared>, worker: &str) {
 }
 
 async fn complete_requests(shared: &Arc<Shared>, ids: &[BuildRequestId], results: Results) {
-    match shared.store.buildrequests_complete(ids, results, model::now()).await {
+    match shared
+        .store
+        .buildrequests_complete(ids, results, model::now())
+        .await
+    {
         Ok(done) => {
             for id in ids {
                 crate::events::buildrequest(shared, *id, "complete").await;
@@ -253,7 +325,12 @@ async fn initial_properties(
     let mut props = Properties::new();
     props.update(&runtime.config.properties);
     props.update(&builder.properties);
-    if let Some(w) = runtime.config.workers.iter().find(|w| w.name == start.worker) {
+    if let Some(w) = runtime
+        .config
+        .workers
+        .iter()
+        .find(|w| w.name == start.worker)
+    {
         props.update(&w.properties);
     }
     let mut sourcestamps = Vec::new();
@@ -290,8 +367,16 @@ async fn initial_properties(
     props.set("repository", Json::String(ss.repository.clone()), "Build");
     props.set("project", Json::String(ss.project.clone()), "Build");
     props.set("codebase", Json::String(ss.codebase.clone()), "Build");
-    props.set("builddir", Json::String(start.info.join(&[&builder_dir(builder)])), "Worker");
-    props.set("basedir", Json::String(start.info.basedir.clone()), "Worker");
+    props.set(
+        "builddir",
+        Json::String(start.info.join(&[&builder_dir(builder)])),
+        "Worker",
+    );
+    props.set(
+        "basedir",
+        Json::String(start.info.basedir.clone()),
+        "Worker",
+    );
     if !props.has("owner") {
         props.set("owner", Json::Null, "Build");
     }

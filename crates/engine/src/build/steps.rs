@@ -62,7 +62,16 @@ async fn prepare(ctx: &mut BuildContext) -> Results {
     };
     let path = ctx.builder_path();
     let outcome = ctx
-        .remote("mkdir", args(vec![("paths", str_list(&[path]))]), Sinks { stdio: None, collect: false, transfer: None, extra_logs: None })
+        .remote(
+            "mkdir",
+            args(vec![("paths", str_list(&[path]))]),
+            Sinks {
+                stdio: None,
+                collect: false,
+                transfer: None,
+                extra_logs: None,
+            },
+        )
         .await;
     let result = shell_result(&outcome, &Default::default());
     finish_step(ctx, id, result, "worker ready", false).await;
@@ -84,7 +93,13 @@ async fn begin_step(ctx: &mut BuildContext, name: &str, state: &str) -> Option<(
     Some((id, unique))
 }
 
-async fn finish_step(ctx: &mut BuildContext, id: StepId, results: Results, state: &str, hidden: bool) {
+async fn finish_step(
+    ctx: &mut BuildContext,
+    id: StepId,
+    results: Results,
+    state: &str,
+    hidden: bool,
+) {
     let store = &ctx.shared.store;
     let state = match results {
         Results::Success => state.to_string(),
@@ -124,17 +139,31 @@ fn condition(ctx: &BuildContext, c: &Condition, extra: Option<Results>) -> Resul
             if let Some(r) = extra {
                 call_args.push(Json::from(r.code()));
             }
-            ctx.runtime.functions.call(*f, &call_args).map(|v| truthy(&v)).map_err(|e| e.to_string())
+            ctx.runtime
+                .functions
+                .call(*f, &call_args)
+                .map(|v| truthy(&v))
+                .map_err(|e| e.to_string())
         }
     }
 }
 
 async fn run_step(ctx: &mut BuildContext, step: &StepConfig) -> Results {
-    let running = step.common.description.as_ref().map(|d| d.join(" ")).unwrap_or_else(|| step.common.name.clone());
+    let running = step
+        .common
+        .description
+        .as_ref()
+        .map(|d| d.join(" "))
+        .unwrap_or_else(|| step.common.name.clone());
     let Some((id, _name)) = begin_step(ctx, &step.common.name, &running).await else {
         return Results::Exception;
     };
-    let done = step.common.description_done.as_ref().map(|d| d.join(" ")).unwrap_or_else(|| running.clone());
+    let done = step
+        .common
+        .description_done
+        .as_ref()
+        .map(|d| d.join(" "))
+        .unwrap_or_else(|| running.clone());
     match condition(ctx, &step.common.do_step_if, None) {
         Ok(true) => {}
         Ok(false) => {
@@ -143,7 +172,14 @@ async fn run_step(ctx: &mut BuildContext, step: &StepConfig) -> Results {
         }
         Err(e) => {
             tracing::warn!(build = %ctx.buildid, error = %e, "doStepIf failed");
-            finish_step(ctx, id, Results::Exception, &format!("doStepIf failed: {e}"), false).await;
+            finish_step(
+                ctx,
+                id,
+                Results::Exception,
+                &format!("doStepIf failed: {e}"),
+                false,
+            )
+            .await;
             return Results::Exception;
         }
     }
@@ -164,13 +200,26 @@ async fn run_kind(ctx: &mut BuildContext, step: StepId, kind: &StepKind) -> Step
             let (outcome, _) = run_shell(ctx, step, shell, false).await?;
             Ok((shell_result(&outcome, &shell.decode_rc), None))
         }
-        StepKind::Compile { shell, warning_pattern } => {
+        StepKind::Compile {
+            shell,
+            warning_pattern,
+        } => {
             let (outcome, _) = run_shell(ctx, step, shell, true).await?;
             let mut results = shell_result(&outcome, &shell.decode_rc);
             let pattern = warning_pattern.as_deref().unwrap_or("^.*warning[: ].*");
             let re = regex::Regex::new(pattern).map_err(|e| format!("bad warningPattern: {e}"))?;
-            let count = outcome.stdout.lines().chain(outcome.stderr.lines()).filter(|l| re.is_match(l)).count();
-            ctx.set_property("warnings-count", Json::from(count), "WarningCountingShellCommand").await;
+            let count = outcome
+                .stdout
+                .lines()
+                .chain(outcome.stderr.lines())
+                .filter(|l| re.is_match(l))
+                .count();
+            ctx.set_property(
+                "warnings-count",
+                Json::from(count),
+                "WarningCountingShellCommand",
+            )
+            .await;
             if count > 0 && results == Results::Success {
                 results = Results::Warnings;
             }
@@ -183,10 +232,12 @@ async fn run_kind(ctx: &mut BuildContext, step: StepId, kind: &StepKind) -> Step
             let passed = count_after(&text, "passed");
             let failed = count_after(&text, "failed");
             if let Some(p) = passed {
-                ctx.set_property("tests-passed", Json::from(p), "Test").await;
+                ctx.set_property("tests-passed", Json::from(p), "Test")
+                    .await;
             }
             if let Some(f) = failed {
-                ctx.set_property("tests-failed", Json::from(f), "Test").await;
+                ctx.set_property("tests-failed", Json::from(f), "Test")
+                    .await;
             }
             let state = match (passed, failed) {
                 (Some(p), Some(f)) => Some(format!("test {p} passed {f} failed")),
@@ -200,16 +251,34 @@ async fn run_kind(ctx: &mut BuildContext, step: StepId, kind: &StepKind) -> Step
             ctx.set_property(property, value, "SetProperty Step").await;
             Ok((Results::Success, Some(format!("Set {property}"))))
         }
-        StepKind::SetPropertyFromCommand { shell, property, extract_fn, strip } => {
+        StepKind::SetPropertyFromCommand {
+            shell,
+            property,
+            extract_fn,
+            strip,
+        } => {
             let (outcome, _) = run_shell(ctx, step, shell, true).await?;
             let results = shell_result(&outcome, &shell.decode_rc);
             if let Some(name) = property {
-                let value = if *strip { outcome.stdout.trim().to_string() } else { outcome.stdout.clone() };
-                ctx.set_property(name, Json::String(value), "SetPropertyFromCommand Step").await;
+                let value = if *strip {
+                    outcome.stdout.trim().to_string()
+                } else {
+                    outcome.stdout.clone()
+                };
+                ctx.set_property(name, Json::String(value), "SetPropertyFromCommand Step")
+                    .await;
             }
             if let Some(f) = extract_fn {
-                let call_args = [Json::from(outcome.rc.unwrap_or(-1)), Json::String(outcome.stdout.clone()), Json::String(outcome.stderr.clone())];
-                let value = ctx.runtime.functions.call(*f, &call_args).map_err(|e| e.to_string())?;
+                let call_args = [
+                    Json::from(outcome.rc.unwrap_or(-1)),
+                    Json::String(outcome.stdout.clone()),
+                    Json::String(outcome.stderr.clone()),
+                ];
+                let value = ctx
+                    .runtime
+                    .functions
+                    .call(*f, &call_args)
+                    .map_err(|e| e.to_string())?;
                 if let Json::Object(map) = value {
                     for (k, v) in map {
                         ctx.set_property(&k, v, "SetPropertyFromCommand Step").await;
@@ -218,16 +287,43 @@ async fn run_kind(ctx: &mut BuildContext, step: StepId, kind: &StepKind) -> Step
             }
             Ok((results, None))
         }
-        StepKind::Git { repourl, branch, mode, method, workdir, codebase } => {
-            run_git(ctx, step, repourl, branch.as_ref(), mode, method.as_deref(), workdir.as_ref(), codebase).await
+        StepKind::Git {
+            repourl,
+            branch,
+            mode,
+            method,
+            workdir,
+            codebase,
+        } => {
+            run_git(
+                ctx,
+                step,
+                repourl,
+                branch.as_ref(),
+                mode,
+                method.as_deref(),
+                workdir.as_ref(),
+                codebase,
+            )
+            .await
         }
-        StepKind::FileUpload { workersrc, masterdest, workdir, maxsize, mode, keepstamp, url } => {
+        StepKind::FileUpload {
+            workersrc,
+            masterdest,
+            workdir,
+            maxsize,
+            mode,
+            keepstamp,
+            url,
+        } => {
             let src = ctx.render_text(workersrc)?;
             let dest_text = ctx.render_text(masterdest)?;
             let dest = ctx.shared.basedir.join(&dest_text);
             let path = worker_path(ctx, workdir.as_ref(), &src)?;
             let mut upload = Upload::new(dest, *mode);
-            let mut stdio = LogWriter::create(&ctx.shared, step, "stdio", store::LogKind::Stdio).await.map_err(|e| e.to_string())?;
+            let mut stdio = LogWriter::create(&ctx.shared, step, "stdio", store::LogKind::Stdio)
+                .await
+                .map_err(|e| e.to_string())?;
             let a = args(vec![
                 ("path", Value::from(path.as_str())),
                 ("workersrc", Value::from(src.as_str())),
@@ -235,32 +331,92 @@ async fn run_kind(ctx: &mut BuildContext, step: StepId, kind: &StepKind) -> Step
                 ("maxsize", maxsize.map(Value::from).unwrap_or(Value::Nil)),
                 ("keepstamp", Value::from(*keepstamp)),
             ]);
-            let outcome = ctx.remote("upload_file", a, Sinks { stdio: Some(&mut stdio), collect: false, transfer: Some(&mut upload), extra_logs: None }).await;
+            let outcome = ctx
+                .remote(
+                    "upload_file",
+                    a,
+                    Sinks {
+                        stdio: Some(&mut stdio),
+                        collect: false,
+                        transfer: Some(&mut upload),
+                        extra_logs: None,
+                    },
+                )
+                .await;
             stdio.finish(&ctx.shared).await;
             if let Some(url) = url {
-                let _ = ctx.shared.store.step_set_urls(step, &[(dest_text.clone(), url.clone())]).await;
+                let _ = ctx
+                    .shared
+                    .store
+                    .step_set_urls(step, &[(dest_text.clone(), url.clone())])
+                    .await;
             }
             Ok((transfer_result(&outcome), Some(format!("uploading {src}"))))
         }
-        StepKind::FileDownload { mastersrc, workerdest, workdir, maxsize, mode } => {
+        StepKind::FileDownload {
+            mastersrc,
+            workerdest,
+            workdir,
+            maxsize,
+            mode,
+        } => {
             let src = ctx.render_text(mastersrc)?;
             let dest = ctx.render_text(workerdest)?;
             let mut download = Download::file(ctx.shared.basedir.join(&src))?;
-            download_to(ctx, step, &mut download, workdir.as_ref(), &dest, *maxsize, *mode).await
+            download_to(
+                ctx,
+                step,
+                &mut download,
+                workdir.as_ref(),
+                &dest,
+                *maxsize,
+                *mode,
+            )
+            .await
         }
-        StepKind::StringDownload { contents, workerdest, workdir, mode } => {
+        StepKind::StringDownload {
+            contents,
+            workerdest,
+            workdir,
+            mode,
+        } => {
             let text = ctx.render_text(contents)?;
             let dest = ctx.render_text(workerdest)?;
             let mut download = Download::string(text);
-            download_to(ctx, step, &mut download, workdir.as_ref(), &dest, None, *mode).await
+            download_to(
+                ctx,
+                step,
+                &mut download,
+                workdir.as_ref(),
+                &dest,
+                None,
+                *mode,
+            )
+            .await
         }
-        StepKind::Trigger { scheduler_names, wait_for_finish, set_properties, update_sourcestamp: _ } => {
+        StepKind::Trigger {
+            scheduler_names,
+            wait_for_finish,
+            set_properties,
+            update_sourcestamp: _,
+        } => {
             let mut props = model::Properties::new();
             for (k, v) in set_properties {
                 props.set(k, ctx.render(v)?, "Trigger");
             }
-            let results = crate::schedulers::trigger(&ctx.shared, ctx.buildid, scheduler_names, props, &ctx.sourcestamps, *wait_for_finish).await?;
-            Ok((results, Some(format!("triggered {}", scheduler_names.join(", ")))))
+            let results = crate::schedulers::trigger(
+                &ctx.shared,
+                ctx.buildid,
+                scheduler_names,
+                props,
+                &ctx.sourcestamps,
+                *wait_for_finish,
+            )
+            .await?;
+            Ok((
+                results,
+                Some(format!("triggered {}", scheduler_names.join(", "))),
+            ))
         }
     }
 }
@@ -269,7 +425,10 @@ async fn run_kind(ctx: &mut BuildContext, step: StepId, kind: &StepKind) -> Step
 fn count_after(text: &str, word: &str) -> Option<u64> {
     let mut found = None;
     for line in text.lines() {
-        let words: Vec<&str> = line.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect();
         for pair in words.windows(2) {
             if pair[1].starts_with(word) {
                 if let Ok(n) = pair[0].parse::<u64>() {
@@ -291,7 +450,9 @@ async fn download_to(
     mode: Option<u32>,
 ) -> StepOutcome {
     let path = worker_path(ctx, workdir, dest)?;
-    let mut stdio = LogWriter::create(&ctx.shared, step, "stdio", store::LogKind::Stdio).await.map_err(|e| e.to_string())?;
+    let mut stdio = LogWriter::create(&ctx.shared, step, "stdio", store::LogKind::Stdio)
+        .await
+        .map_err(|e| e.to_string())?;
     let a = args(vec![
         ("path", Value::from(path.as_str())),
         ("workerdest", Value::from(dest)),
@@ -299,21 +460,44 @@ async fn download_to(
         ("maxsize", maxsize.map(Value::from).unwrap_or(Value::Nil)),
         ("mode", mode.map(Value::from).unwrap_or(Value::Nil)),
     ]);
-    let outcome = ctx.remote("download_file", a, Sinks { stdio: Some(&mut stdio), collect: false, transfer: Some(download), extra_logs: None }).await;
+    let outcome = ctx
+        .remote(
+            "download_file",
+            a,
+            Sinks {
+                stdio: Some(&mut stdio),
+                collect: false,
+                transfer: Some(download),
+                extra_logs: None,
+            },
+        )
+        .await;
     stdio.finish(&ctx.shared).await;
-    Ok((transfer_result(&outcome), Some(format!("downloading to {dest}"))))
+    Ok((
+        transfer_result(&outcome),
+        Some(format!("downloading to {dest}")),
+    ))
 }
 
-fn worker_path(ctx: &BuildContext, workdir: Option<&model::Renderable>, rel: &str) -> Result<String, String> {
+fn worker_path(
+    ctx: &BuildContext,
+    workdir: Option<&model::Renderable>,
+    rel: &str,
+) -> Result<String, String> {
     let workdir = match workdir {
         Some(w) => ctx.render_text(w)?,
         None => "build".to_string(),
     };
-    Ok(ctx.info.join(&[&super::builder_dir(&ctx.builder), &workdir, rel]))
+    Ok(ctx
+        .info
+        .join(&[&super::builder_dir(&ctx.builder), &workdir, rel]))
 }
 
 /// The result of a shell command per `decodeRC` (default: 0 is SUCCESS, else FAILURE).
-fn shell_result(outcome: &Outcome, decode_rc: &std::collections::BTreeMap<i64, Results>) -> Results {
+fn shell_result(
+    outcome: &Outcome,
+    decode_rc: &std::collections::BTreeMap<i64, Results>,
+) -> Results {
     if outcome.lost {
         return Results::Retry;
     }
@@ -323,9 +507,15 @@ fn shell_result(outcome: &Outcome, decode_rc: &std::collections::BTreeMap<i64, R
     if outcome.failure.is_some() {
         return Results::Exception;
     }
-    let Some(rc) = outcome.rc else { return Results::Failure };
+    let Some(rc) = outcome.rc else {
+        return Results::Failure;
+    };
     if decode_rc.is_empty() {
-        return if rc == 0 { Results::Success } else { Results::Failure };
+        return if rc == 0 {
+            Results::Success
+        } else {
+            Results::Failure
+        };
     }
     decode_rc.get(&rc).copied().unwrap_or(Results::Failure)
 }
@@ -370,15 +560,27 @@ fn shell_command_args(ctx: &BuildContext, shell: &ShellOptions) -> Result<Value,
         let value = ctx.render(v)?;
         let value = match value {
             Json::Null => Value::Nil,
-            Json::Array(items) => Value::Array(items.iter().map(|i| Value::from(model_text(i))).collect()),
+            Json::Array(items) => {
+                Value::Array(items.iter().map(|i| Value::from(model_text(i))).collect())
+            }
             other => Value::from(model_text(&other)),
         };
         env.push((Value::from(k.as_str()), value));
     }
-    let logfiles: Vec<(Value, Value)> = shell.logfiles.iter().map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str()))).collect();
+    let logfiles: Vec<(Value, Value)> = shell
+        .logfiles
+        .iter()
+        .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+        .collect();
     let opt_f = |v: Option<f64>| v.map(Value::F64).unwrap_or(Value::Nil);
     Ok(args(vec![
-        ("workdir", Value::from(ctx.info.join(&[&super::builder_dir(&ctx.builder), &workdir]))),
+        (
+            "workdir",
+            Value::from(
+                ctx.info
+                    .join(&[&super::builder_dir(&ctx.builder), &workdir]),
+            ),
+        ),
         ("command", command),
         ("env", Value::Map(env)),
         ("want_stdout", Value::from(true)),
@@ -391,7 +593,15 @@ fn shell_command_args(ctx: &BuildContext, shell: &ShellOptions) -> Result<Value,
         ("usePTY", Value::from(shell.use_pty.unwrap_or(false))),
         ("logEnviron", Value::from(true)),
         ("initial_stdin", Value::Nil),
-        ("interruptSignal", Value::from(shell.interrupt_signal.clone().unwrap_or_else(|| "KILL".to_string()))),
+        (
+            "interruptSignal",
+            Value::from(
+                shell
+                    .interrupt_signal
+                    .clone()
+                    .unwrap_or_else(|| "KILL".to_string()),
+            ),
+        ),
     ]))
 }
 
@@ -403,12 +613,28 @@ fn model_text(v: &Json) -> String {
 }
 
 /// Runs a shell step with a `stdio` log (and `logfiles` logs).
-async fn run_shell(ctx: &mut BuildContext, step: StepId, shell: &ShellOptions, collect: bool) -> Result<(Outcome, ()), String> {
+async fn run_shell(
+    ctx: &mut BuildContext,
+    step: StepId,
+    shell: &ShellOptions,
+    collect: bool,
+) -> Result<(Outcome, ()), String> {
     let a = shell_command_args(ctx, shell)?;
-    let mut stdio = LogWriter::create(&ctx.shared, step, "stdio", store::LogKind::Stdio).await.map_err(|e| e.to_string())?;
+    let mut stdio = LogWriter::create(&ctx.shared, step, "stdio", store::LogKind::Stdio)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut extra = HashMap::new();
     let outcome = ctx
-        .remote("shell", a, Sinks { stdio: Some(&mut stdio), collect, transfer: None, extra_logs: Some((&mut extra, step)) })
+        .remote(
+            "shell",
+            a,
+            Sinks {
+                stdio: Some(&mut stdio),
+                collect,
+                transfer: None,
+                extra_logs: Some((&mut extra, step)),
+            },
+        )
         .await;
     stdio.finish(&ctx.shared).await;
     for (_, log) in extra {
@@ -433,7 +659,11 @@ async fn run_git(
     codebase: &str,
 ) -> StepOutcome {
     let repo = ctx.render_text(repourl)?;
-    let ss = ctx.sourcestamps.iter().find(|s| s.codebase == codebase).cloned();
+    let ss = ctx
+        .sourcestamps
+        .iter()
+        .find(|s| s.codebase == codebase)
+        .cloned();
     let branch = match ss.as_ref().and_then(|s| s.branch.clone()) {
         Some(b) => b,
         None => match branch {
@@ -447,8 +677,16 @@ async fn run_git(
         script.push_str("find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +\n");
     }
     script.push_str("if [ ! -d .git ]; then git init -q .; fi\n");
-    let refspec = if branch == "HEAD" { "HEAD".to_string() } else { branch.clone() };
-    script.push_str(&format!("git fetch -f -t {} {}\n", sh_quote(&repo), sh_quote(&refspec)));
+    let refspec = if branch == "HEAD" {
+        "HEAD".to_string()
+    } else {
+        branch.clone()
+    };
+    script.push_str(&format!(
+        "git fetch -f -t {} {}\n",
+        sh_quote(&repo),
+        sh_quote(&refspec)
+    ));
     match &revision {
         Some(rev) => script.push_str(&format!("git checkout -f -q {}\n", sh_quote(rev))),
         None => script.push_str("git checkout -f -q FETCH_HEAD\n"),
@@ -476,9 +714,15 @@ async fn run_git(
     let (outcome, _) = run_shell(ctx, step, &shell, true).await?;
     let results = shell_result(&outcome, &Default::default());
     if results == Results::Success {
-        if let Some(rev) = outcome.stdout.lines().rev().find_map(|l| l.strip_prefix("got_revision=")) {
+        if let Some(rev) = outcome
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("got_revision="))
+        {
             let rev = rev.trim().to_string();
-            ctx.set_property("got_revision", Json::String(rev), "Git").await;
+            ctx.set_property("got_revision", Json::String(rev), "Git")
+                .await;
         }
     }
     Ok((results, Some(format!("update {}", short(&repo)))))

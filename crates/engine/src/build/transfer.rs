@@ -24,18 +24,28 @@ impl Upload {
     /// Prepares to receive into `dest`.
     pub fn new(dest: PathBuf, mode: Option<u32>) -> Upload {
         let tmp = dest.with_extension("signalbox-upload");
-        Upload { dest, tmp, file: None, mode, done: false }
+        Upload {
+            dest,
+            tmp,
+            file: None,
+            mode,
+            done: false,
+        }
     }
 
     fn file(&mut self) -> Result<&mut File, String> {
         if self.file.is_none() {
             if let Some(parent) = self.tmp.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
             }
-            let f = File::create(&self.tmp).map_err(|e| format!("cannot write {}: {e}", self.tmp.display()))?;
+            let f = File::create(&self.tmp)
+                .map_err(|e| format!("cannot write {}: {e}", self.tmp.display()))?;
             self.file = Some(f);
         }
-        self.file.as_mut().ok_or_else(|| "upload file not open".to_string())
+        self.file
+            .as_mut()
+            .ok_or_else(|| "upload file not open".to_string())
     }
 }
 
@@ -51,18 +61,31 @@ impl Transfer for Upload {
                 if let Some(f) = self.file.take() {
                     f.sync_all().map_err(|e| e.to_string())?;
                 }
-                std::fs::rename(&self.tmp, &self.dest).map_err(|e| format!("cannot move upload into place: {e}"))?;
+                std::fs::rename(&self.tmp, &self.dest)
+                    .map_err(|e| format!("cannot move upload into place: {e}"))?;
                 if let Some(mode) = self.mode {
                     use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(&self.dest, std::fs::Permissions::from_mode(mode));
+                    let _ =
+                        std::fs::set_permissions(&self.dest, std::fs::Permissions::from_mode(mode));
                 }
                 self.done = true;
                 Ok(Value::Nil)
             }
-            Op::UploadFileUtime { access_time, modified_time, .. } => {
-                let to_time = |secs: f64| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs.max(0.0));
-                let times = std::fs::FileTimes::new().set_accessed(to_time(*access_time)).set_modified(to_time(*modified_time));
-                let f = File::options().write(true).open(&self.dest).map_err(|e| e.to_string())?;
+            Op::UploadFileUtime {
+                access_time,
+                modified_time,
+                ..
+            } => {
+                let to_time = |secs: f64| {
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs.max(0.0))
+                };
+                let times = std::fs::FileTimes::new()
+                    .set_accessed(to_time(*access_time))
+                    .set_modified(to_time(*modified_time));
+                let f = File::options()
+                    .write(true)
+                    .open(&self.dest)
+                    .map_err(|e| e.to_string())?;
                 f.set_times(times).map_err(|e| e.to_string())?;
                 Ok(Value::Nil)
             }
@@ -80,12 +103,16 @@ impl Download {
     /// Sends the contents of a file.
     pub fn file(path: PathBuf) -> Result<Download, String> {
         let f = File::open(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Ok(Download { source: Box::new(f) })
+        Ok(Download {
+            source: Box::new(f),
+        })
     }
 
     /// Sends a string.
     pub fn string(contents: String) -> Download {
-        Download { source: Box::new(std::io::Cursor::new(contents.into_bytes())) }
+        Download {
+            source: Box::new(std::io::Cursor::new(contents.into_bytes())),
+        }
     }
 }
 
@@ -97,7 +124,10 @@ impl Transfer for Download {
                 let mut buf = vec![0u8; len];
                 let mut filled = 0;
                 while filled < len {
-                    let n = self.source.read(&mut buf[filled..]).map_err(|e| e.to_string())?;
+                    let n = self
+                        .source
+                        .read(&mut buf[filled..])
+                        .map_err(|e| e.to_string())?;
                     if n == 0 {
                         break;
                     }

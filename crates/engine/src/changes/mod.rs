@@ -16,7 +16,10 @@ use crate::master::Shared;
 use crate::EngineError;
 
 /// Records a change, then announces it to schedulers and pages.
-pub async fn add_change(shared: &Arc<Shared>, change: &store::NewChange) -> Result<ChangeId, EngineError> {
+pub async fn add_change(
+    shared: &Arc<Shared>,
+    change: &store::NewChange,
+) -> Result<ChangeId, EngineError> {
     let id = shared.store.change_add(change).await?;
     crate::events::change(shared, id).await;
     Ok(id)
@@ -27,7 +30,9 @@ pub fn spawn_all(shared: &Arc<Shared>, handles: &mut Vec<tokio::task::JoinHandle
     let runtime = shared.runtime();
     for source in &runtime.config.change_sources {
         match source {
-            ChangeSourceConfig::Git { .. } | ChangeSourceConfig::Svn { .. } => handles.push(tokio::spawn(poller(shared.clone(), source.clone()))),
+            ChangeSourceConfig::Git { .. } | ChangeSourceConfig::Svn { .. } => {
+                handles.push(tokio::spawn(poller(shared.clone(), source.clone())))
+            }
         }
     }
 }
@@ -53,8 +58,18 @@ async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> Result<(), S
 /// Polls `source` every `pollInterval` seconds (first at launch when `pollAtLaunch`).
 async fn poller(shared: Arc<Shared>, source: ChangeSourceConfig) {
     let (interval, at_launch, name) = match &source {
-        ChangeSourceConfig::Git { poll_interval, poll_at_launch, repourl, .. } => (*poll_interval, *poll_at_launch, repourl.clone()),
-        ChangeSourceConfig::Svn { poll_interval, poll_at_launch, svnurl, .. } => (*poll_interval, *poll_at_launch, svnurl.clone()),
+        ChangeSourceConfig::Git {
+            poll_interval,
+            poll_at_launch,
+            repourl,
+            ..
+        } => (*poll_interval, *poll_at_launch, repourl.clone()),
+        ChangeSourceConfig::Svn {
+            poll_interval,
+            poll_at_launch,
+            svnurl,
+            ..
+        } => (*poll_interval, *poll_at_launch, svnurl.clone()),
     };
     if !at_launch {
         tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
@@ -68,9 +83,15 @@ async fn poller(shared: Arc<Shared>, source: ChangeSourceConfig) {
 }
 
 /// Runs a VCS command with a deadline; returns its stdout.
-async fn run_vcs(program: &str, args: &[&str], cwd: Option<&std::path::Path>) -> Result<String, String> {
+async fn run_vcs(
+    program: &str,
+    args: &[&str],
+    cwd: Option<&std::path::Path>,
+) -> Result<String, String> {
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
+    cmd.args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .kill_on_drop(true);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
@@ -79,7 +100,11 @@ async fn run_vcs(program: &str, args: &[&str], cwd: Option<&std::path::Path>) ->
         .map_err(|_| format!("{program} {} timed out", args.join(" ")))?
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     if !output.status.success() {
-        return Err(format!("{program} {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()));
+        return Err(format!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -19,11 +19,23 @@ struct LogEntry {
 }
 
 pub(super) async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> Result<(), String> {
-    let ChangeSourceConfig::Svn { svnurl, split_file, project, .. } = source else { return Ok(()) };
+    let ChangeSourceConfig::Svn {
+        svnurl,
+        split_file,
+        project,
+        ..
+    } = source
+    else {
+        return Ok(());
+    };
     let info = super::run_vcs("svn", &["info", "--xml", "--non-interactive", svnurl], None).await?;
     let (head, prefix) = parse_info(&info)?;
     let name = format!("SVNPoller:{svnurl}");
-    let last = shared.store.object_state_get(&name, "SVNPoller", "last_rev").await.map_err(|e| e.to_string())?;
+    let last = shared
+        .store
+        .object_state_get(&name, "SVNPoller", "last_rev")
+        .await
+        .map_err(|e| e.to_string())?;
     let last = last.and_then(|v| v.as_u64());
     let Some(last) = last else {
         // Like Buildbot: the history before the first poll makes no changes.
@@ -33,12 +45,27 @@ pub(super) async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> R
         return Ok(());
     }
     let range = format!("{}:{head}", last + 1);
-    let log = super::run_vcs("svn", &["log", "--xml", "-v", "--non-interactive", "-r", &range, svnurl], None).await?;
+    let log = super::run_vcs(
+        "svn",
+        &[
+            "log",
+            "--xml",
+            "-v",
+            "--non-interactive",
+            "-r",
+            &range,
+            svnurl,
+        ],
+        None,
+    )
+    .await?;
     let runtime = shared.runtime();
     for entry in parse_log(&log)? {
         let mut by_branch: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
         for path in &entry.paths {
-            let Some(rel) = relative(path, &prefix) else { continue };
+            let Some(rel) = relative(path, &prefix) else {
+                continue;
+            };
             match split(split_file.as_ref(), &rel, &runtime.functions) {
                 Some((branch, file)) => by_branch.entry(branch).or_default().push(file),
                 None => continue,
@@ -57,7 +84,9 @@ pub(super) async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> R
                 created_at: model::now(),
                 ..Default::default()
             };
-            super::add_change(shared, &change).await.map_err(|e| e.to_string())?;
+            super::add_change(shared, &change)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         remember(shared, &name, entry.revision).await?;
     }
@@ -65,18 +94,38 @@ pub(super) async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> R
 }
 
 async fn remember(shared: &Arc<Shared>, name: &str, rev: u64) -> Result<(), String> {
-    shared.store.object_state_set(name, "SVNPoller", "last_rev", &serde_json::Value::from(rev)).await.map_err(|e| e.to_string())
+    shared
+        .store
+        .object_state_set(name, "SVNPoller", "last_rev", &serde_json::Value::from(rev))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The path of `svnurl` inside its repository, and the HEAD revision.
 fn parse_info(xml: &str) -> Result<(u64, String), String> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| format!("cannot read svn info: {e}"))?;
-    let entry = doc.descendants().find(|n| n.has_tag_name("entry")).ok_or("svn info has no entry")?;
-    let head = entry.attribute("revision").and_then(|r| r.parse().ok()).ok_or("svn info has no revision")?;
-    let text = |tag: &str| doc.descendants().find(|n| n.has_tag_name(tag)).and_then(|n| n.text()).unwrap_or_default().to_string();
+    let entry = doc
+        .descendants()
+        .find(|n| n.has_tag_name("entry"))
+        .ok_or("svn info has no entry")?;
+    let head = entry
+        .attribute("revision")
+        .and_then(|r| r.parse().ok())
+        .ok_or("svn info has no revision")?;
+    let text = |tag: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name(tag))
+            .and_then(|n| n.text())
+            .unwrap_or_default()
+            .to_string()
+    };
     let url = text("url");
     let root = text("root");
-    let prefix = url.strip_prefix(&root).unwrap_or_default().trim_matches('/').to_string();
+    let prefix = url
+        .strip_prefix(&root)
+        .unwrap_or_default()
+        .trim_matches('/')
+        .to_string();
     Ok((head, percent_decode(&prefix)))
 }
 
@@ -102,11 +151,32 @@ fn parse_log(xml: &str) -> Result<Vec<LogEntry>, String> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| format!("cannot read svn log: {e}"))?;
     let mut entries = Vec::new();
     for node in doc.descendants().filter(|n| n.has_tag_name("logentry")) {
-        let Some(revision) = node.attribute("revision").and_then(|r| r.parse().ok()) else { continue };
-        let child = |tag: &str| node.children().find(|n| n.has_tag_name(tag)).and_then(|n| n.text()).unwrap_or_default().to_string();
-        let date = chrono::DateTime::parse_from_rfc3339(&child("date")).map(|d| d.timestamp()).unwrap_or_else(|_| model::now());
-        let paths = node.descendants().filter(|n| n.has_tag_name("path")).filter_map(|n| n.text()).map(str::to_string).collect();
-        entries.push(LogEntry { revision, author: child("author"), date, message: child("msg"), paths });
+        let Some(revision) = node.attribute("revision").and_then(|r| r.parse().ok()) else {
+            continue;
+        };
+        let child = |tag: &str| {
+            node.children()
+                .find(|n| n.has_tag_name(tag))
+                .and_then(|n| n.text())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let date = chrono::DateTime::parse_from_rfc3339(&child("date"))
+            .map(|d| d.timestamp())
+            .unwrap_or_else(|_| model::now());
+        let paths = node
+            .descendants()
+            .filter(|n| n.has_tag_name("path"))
+            .filter_map(|n| n.text())
+            .map(str::to_string)
+            .collect();
+        entries.push(LogEntry {
+            revision,
+            author: child("author"),
+            date,
+            message: child("msg"),
+            paths,
+        });
     }
     entries.sort_by_key(|e| e.revision);
     Ok(entries)
@@ -127,7 +197,11 @@ fn relative(path: &str, prefix: &str) -> Option<String> {
 }
 
 /// Splits a path into (branch, file) the way Buildbot's predeclared splitters do.
-fn split(split_file: Option<&SplitFile>, path: &str, functions: &config::FunctionHost) -> Option<(Option<String>, String)> {
+fn split(
+    split_file: Option<&SplitFile>,
+    path: &str,
+    functions: &config::FunctionHost,
+) -> Option<(Option<String>, String)> {
     match split_file {
         None | Some(SplitFile::AlwaysTrunk) => Some((None, path.to_string())),
         Some(SplitFile::Branches) => split_branches(path),
@@ -136,14 +210,19 @@ fn split(split_file: Option<&SplitFile>, path: &str, functions: &config::Functio
             split_branches(rest)
         }
         Some(SplitFile::Function(f)) => {
-            let value = functions.call(*f, &[serde_json::Value::String(path.to_string())]).ok()?;
+            let value = functions
+                .call(*f, &[serde_json::Value::String(path.to_string())])
+                .ok()?;
             match value {
                 serde_json::Value::Array(parts) if parts.len() >= 2 => {
                     let branch = parts[0].as_str().map(str::to_string);
                     Some((branch, parts[1].as_str()?.to_string()))
                 }
                 serde_json::Value::Object(map) => {
-                    let branch = map.get("branch").and_then(|b| b.as_str()).map(str::to_string);
+                    let branch = map
+                        .get("branch")
+                        .and_then(|b| b.as_str())
+                        .map(str::to_string);
                     Some((branch, map.get("path")?.as_str()?.to_string()))
                 }
                 _ => None,
@@ -156,7 +235,9 @@ fn split_branches(path: &str) -> Option<(Option<String>, String)> {
     let mut parts = path.splitn(3, '/');
     match (parts.next()?, parts.next(), parts.next()) {
         ("trunk", Some(file), rest) => Some((None, join(file, rest))),
-        ("branches", Some(name), Some(file)) => Some((Some(format!("branches/{name}")), file.to_string())),
+        ("branches", Some(name), Some(file)) => {
+            Some((Some(format!("branches/{name}")), file.to_string()))
+        }
         _ => None,
     }
 }
@@ -174,8 +255,14 @@ mod tests {
 
     #[test]
     fn splits_branches_like_buildbot() {
-        assert_eq!(split_branches("trunk/src/a.c"), Some((None, "src/a.c".into())));
-        assert_eq!(split_branches("branches/1.0/a.c"), Some((Some("branches/1.0".into()), "a.c".into())));
+        assert_eq!(
+            split_branches("trunk/src/a.c"),
+            Some((None, "src/a.c".into()))
+        );
+        assert_eq!(
+            split_branches("branches/1.0/a.c"),
+            Some((Some("branches/1.0".into()), "a.c".into()))
+        );
         assert_eq!(split_branches("tags/1.0/a.c"), None);
         assert_eq!(relative("/proj/trunk/a", "proj"), Some("trunk/a".into()));
         assert_eq!(relative("/other/a", "proj"), None);

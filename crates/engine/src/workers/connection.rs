@@ -67,7 +67,10 @@ pub struct WorkerConnection {
 impl WorkerConnection {
     /// Starts the reader and writer tasks for `socket`; returns the handle and a future that
     /// resolves when the connection ends.
-    pub fn start(name: String, socket: WebSocket) -> (Arc<WorkerConnection>, tokio::sync::watch::Receiver<bool>) {
+    pub fn start(
+        name: String,
+        socket: WebSocket,
+    ) -> (Arc<WorkerConnection>, tokio::sync::watch::Receiver<bool>) {
         let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
         let (closed, closed_rx) = tokio::sync::watch::channel(false);
         let conn = Arc::new(WorkerConnection {
@@ -122,11 +125,13 @@ impl WorkerConnection {
     /// Ends the connection: fails every pending request and every running command.
     pub fn shut(&self) {
         self.closed.send_replace(true);
-        let pending: Pending = std::mem::take(&mut *self.pending.lock().expect("pending lock poisoned"));
+        let pending: Pending =
+            std::mem::take(&mut *self.pending.lock().expect("pending lock poisoned"));
         for (_, tx) in pending {
             let _ = tx.send(Err(RemoteError::Lost));
         }
-        let commands: HashMap<_, _> = std::mem::take(&mut *self.commands.lock().expect("commands lock poisoned"));
+        let commands: HashMap<_, _> =
+            std::mem::take(&mut *self.commands.lock().expect("commands lock poisoned"));
         for (_, tx) in commands {
             let _ = tx.try_send(CommandEvent::Lost);
         }
@@ -135,12 +140,24 @@ impl WorkerConnection {
     async fn handle_frame(&self, bytes: &[u8]) -> Result<(), String> {
         let msg = protocol::decode(bytes).map_err(|e| e.to_string())?;
         match msg {
-            Message::Response { seq, result, is_exception } => {
-                let tx = self.pending.lock().expect("pending lock poisoned").remove(&seq);
+            Message::Response {
+                seq,
+                result,
+                is_exception,
+            } => {
+                let tx = self
+                    .pending
+                    .lock()
+                    .expect("pending lock poisoned")
+                    .remove(&seq);
                 let Some(tx) = tx else {
                     return Err(format!("response to unknown seq_number {seq}"));
                 };
-                let answer = if is_exception { Err(RemoteError::Exception(value_text(&result))) } else { Ok(result) };
+                let answer = if is_exception {
+                    Err(RemoteError::Exception(value_text(&result)))
+                } else {
+                    Ok(result)
+                };
                 let _ = tx.send(answer);
                 Ok(())
             }
@@ -166,7 +183,12 @@ impl WorkerConnection {
             Op::Unknown { op, .. } => return Err(format!("Command {op} does not exist.")),
             other => return Err(format!("Command {} does not exist.", op_name(other))),
         };
-        let tx = self.commands.lock().expect("commands lock poisoned").get(&command_id).cloned();
+        let tx = self
+            .commands
+            .lock()
+            .expect("commands lock poisoned")
+            .get(&command_id)
+            .cloned();
         let Some(tx) = tx else {
             return Err("'unknown \"command_id\"'".to_string());
         };
@@ -176,24 +198,41 @@ impl WorkerConnection {
                 Ok(Value::Nil)
             }
             Op::Complete { failure, .. } => {
-                self.commands.lock().expect("commands lock poisoned").remove(&command_id);
+                self.commands
+                    .lock()
+                    .expect("commands lock poisoned")
+                    .remove(&command_id);
                 let _ = tx.send(CommandEvent::Complete(failure)).await;
                 Ok(Value::Nil)
             }
             transfer => {
                 let (reply_tx, reply_rx) = oneshot::channel();
-                if tx.send(CommandEvent::Transfer(transfer, reply_tx)).await.is_err() {
+                if tx
+                    .send(CommandEvent::Transfer(transfer, reply_tx))
+                    .await
+                    .is_err()
+                {
                     return Err("command is no longer running".to_string());
                 }
-                reply_rx.await.unwrap_or_else(|_| Err("command is no longer running".to_string()))
+                reply_rx
+                    .await
+                    .unwrap_or_else(|_| Err("command is no longer running".to_string()))
             }
         }
     }
 
     async fn respond(&self, seq: i64, answer: Result<Value, String>) {
         let msg = match answer {
-            Ok(result) => Message::Response { seq, result, is_exception: false },
-            Err(text) => Message::Response { seq, result: Value::from(text), is_exception: true },
+            Ok(result) => Message::Response {
+                seq,
+                result,
+                is_exception: false,
+            },
+            Err(text) => Message::Response {
+                seq,
+                result: Value::from(text),
+                is_exception: true,
+            },
         };
         let _ = self.out.send(protocol::encode(&msg)).await;
     }
@@ -209,16 +248,25 @@ impl WorkerConnection {
     }
 
     /// Sends a request; the receiver yields its answer.
-    pub async fn send_request(&self, op: Op) -> Result<oneshot::Receiver<Result<Value, RemoteError>>, RemoteError> {
+    pub async fn send_request(
+        &self,
+        op: Op,
+    ) -> Result<oneshot::Receiver<Result<Value, RemoteError>>, RemoteError> {
         if self.is_closed() {
             return Err(RemoteError::Lost);
         }
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().expect("pending lock poisoned").insert(seq, tx);
+        self.pending
+            .lock()
+            .expect("pending lock poisoned")
+            .insert(seq, tx);
         let frame = protocol::encode(&Message::Request { seq, op });
         if self.out.send(frame).await.is_err() {
-            self.pending.lock().expect("pending lock poisoned").remove(&seq);
+            self.pending
+                .lock()
+                .expect("pending lock poisoned")
+                .remove(&seq);
             return Err(RemoteError::Lost);
         }
         Ok(rx)
@@ -232,9 +280,15 @@ impl WorkerConnection {
         args: Value,
         builder_name: Option<&str>,
     ) -> Result<RunningCommand, RemoteError> {
-        let id = self.next_command.fetch_add(1, Ordering::Relaxed).to_string();
+        let id = self
+            .next_command
+            .fetch_add(1, Ordering::Relaxed)
+            .to_string();
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        self.commands.lock().expect("commands lock poisoned").insert(id.clone(), tx);
+        self.commands
+            .lock()
+            .expect("commands lock poisoned")
+            .insert(id.clone(), tx);
         let op = Op::StartCommand {
             command_id: id.clone(),
             command_name: command_name.to_string(),
@@ -242,9 +296,16 @@ impl WorkerConnection {
             builder_name: builder_name.map(str::to_string),
         };
         match self.send_request(op).await {
-            Ok(started) => Ok(RunningCommand { id, events: rx, started: Some(started) }),
+            Ok(started) => Ok(RunningCommand {
+                id,
+                events: rx,
+                started: Some(started),
+            }),
             Err(e) => {
-                self.commands.lock().expect("commands lock poisoned").remove(&id);
+                self.commands
+                    .lock()
+                    .expect("commands lock poisoned")
+                    .remove(&id);
                 Err(e)
             }
         }
@@ -252,13 +313,19 @@ impl WorkerConnection {
 
     /// Asks the worker to interrupt a command.
     pub async fn interrupt(&self, command_id: &str, why: &str) -> Result<(), RemoteError> {
-        let op = Op::InterruptCommand { command_id: command_id.to_string(), why: why.to_string() };
+        let op = Op::InterruptCommand {
+            command_id: command_id.to_string(),
+            why: why.to_string(),
+        };
         self.request(op).await.map(|_| ())
     }
 
     /// Forgets a command whose start failed, so late messages for it are refused.
     pub fn forget(&self, command_id: &str) {
-        self.commands.lock().expect("commands lock poisoned").remove(command_id);
+        self.commands
+            .lock()
+            .expect("commands lock poisoned")
+            .remove(command_id);
     }
 }
 

@@ -27,23 +27,45 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> st
         .await
 }
 
-async fn upgrade(State(shared): State<Arc<Shared>>, headers: HeaderMap, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Response {
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
     let (name, password) = match basic_credentials(&headers) {
-        Credentials::Missing => return (StatusCode::UNAUTHORIZED, "authorization required\n").into_response(),
-        Credentials::Malformed => return (StatusCode::BAD_REQUEST, "malformed authorization header\n").into_response(),
+        Credentials::Missing => {
+            return (StatusCode::UNAUTHORIZED, "authorization required\n").into_response()
+        }
+        Credentials::Malformed => {
+            return (StatusCode::BAD_REQUEST, "malformed authorization header\n").into_response()
+        }
         Credentials::Given(name, password) => (name, password),
     };
-    let expected = shared.runtime().config.workers.iter().find(|w| w.name == name).map(|w| w.password.clone());
+    let expected = shared
+        .runtime()
+        .config
+        .workers
+        .iter()
+        .find(|w| w.name == name)
+        .map(|w| w.password.clone());
     let ok = match &expected {
         Some(expected) => bool::from(expected.as_bytes().ct_eq(password.as_bytes())),
         None => false,
     };
     if !ok {
         tracing::warn!(worker = %name, "worker refused: unknown name or wrong password");
-        return (StatusCode::UNAUTHORIZED, "unknown worker or wrong password\n").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "unknown worker or wrong password\n",
+        )
+            .into_response();
     }
     let Ok(ws) = ws else {
-        return (StatusCode::BAD_REQUEST, "this port speaks the worker protocol over WebSocket\n").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "this port speaks the worker protocol over WebSocket\n",
+        )
+            .into_response();
     };
     ws.max_message_size(super::connection::MAX_FRAME)
         .max_frame_size(super::connection::MAX_FRAME)
@@ -62,14 +84,21 @@ fn basic_credentials(headers: &HeaderMap) -> Credentials {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Credentials::Missing;
     };
-    let Ok(value) = value.to_str() else { return Credentials::Malformed };
-    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+    let Ok(value) = value.to_str() else {
+        return Credentials::Malformed;
+    };
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
         return Credentials::Malformed;
     };
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
         return Credentials::Malformed;
     };
-    let Ok(text) = String::from_utf8(decoded) else { return Credentials::Malformed };
+    let Ok(text) = String::from_utf8(decoded) else {
+        return Credentials::Malformed;
+    };
     match text.split_once(':') {
         Some((name, password)) => Credentials::Given(name.to_string(), password.to_string()),
         None => Credentials::Malformed,

@@ -22,7 +22,11 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}", dir.path().join("state.sqlite").display());
         let store = Store::connect(&url).await.expect("connect to sqlite");
-        TestDb { store, _dir: Some(dir), pg: None }
+        TestDb {
+            store,
+            _dir: Some(dir),
+            pg: None,
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` when `SIGNALBOX_TEST_PG_URL` is unset.
@@ -32,18 +36,31 @@ impl TestDb {
             eprintln!("SIGNALBOX_TEST_PG_URL is not set; skipping the PostgreSQL run");
             return None;
         };
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let name = format!(
             "signalbox_t_{}_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst),
             nanos
         );
-        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to SIGNALBOX_TEST_PG_URL");
-        conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("connect to SIGNALBOX_TEST_PG_URL");
+        conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create test database");
         conn.close().await.ok();
-        let store = Store::connect(&with_database(&admin, &name)).await.expect("connect to test database");
-        Some(TestDb { store, _dir: None, pg: Some((admin, name)) })
+        let store = Store::connect(&with_database(&admin, &name))
+            .await
+            .expect("connect to test database");
+        Some(TestDb {
+            store,
+            _dir: None,
+            pg: Some((admin, name)),
+        })
     }
 
     /// Closes the store and drops a PostgreSQL test database.
@@ -53,7 +70,9 @@ impl TestDb {
             return;
         };
         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            conn.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).await.ok();
+            conn.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                .await
+                .ok();
             conn.close().await.ok();
         }
     }
