@@ -14,6 +14,7 @@ mod convert;
 mod distributor;
 mod error;
 pub mod events;
+pub(crate) mod janitor;
 pub mod master;
 pub mod reconfig;
 mod recovery;
@@ -84,6 +85,7 @@ impl Master {
             }
         }));
         tasks.push(tokio::spawn(distributor::run(shared.clone())));
+        tasks.push(tokio::spawn(janitor::run(shared.clone())));
         schedulers::restart(&shared);
         announce_inactive_targets(&shared.runtime().config);
         tracing::info!(worker_port = %worker_addr, "master started");

@@ -21,6 +21,7 @@ mod buildsets;
 mod changes;
 mod decode;
 mod error;
+mod horizon;
 mod identifier;
 mod list;
 mod logs;

@@ -263,6 +263,7 @@ pub async fn run(shared: Arc<Shared>, start: BuildStart) {
     crate::events::build(&shared, buildid, "finished").await;
     tracing::info!(builder = %builder.name, build = number, results = %results, "build finished");
 
+    crate::janitor::expire_builder(&shared, start.builderid).await;
     if results == Results::Retry {
         release(&shared, &start, &start.worker).await;
     } else {

@@ -1,1 +1,0 @@
-//! Status targets: mail, IRC, HTTP push, Gerrit, forge statuses, on a durable outbox
