@@ -342,3 +342,208 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
             .env("GIT_COMMITTER_EMAIL", "alice@example.org"),
     )
 }
+
+impl TestWorker {
+    /// The worker's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
+    }
+
+    /// The worker process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+/// The stock `buildbot-worker` executable that `scripts/test` installs in a venv
+/// (`SIGNALBOX_BUILDBOT_WORKER`); `None`, with a skip line on stderr, when it is not set.
+pub fn stock_worker_bin() -> Option<PathBuf> {
+    match std::env::var_os("SIGNALBOX_BUILDBOT_WORKER") {
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            eprintln!(
+                "SIGNALBOX_BUILDBOT_WORKER not set: stock buildbot-worker runs skipped (scripts/test sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A running stock `buildbot-worker` 4.3.0 (`start --nodaemon`), attached over
+/// `msgpack_experimental_v7`.
+pub struct StockWorker {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    exe: PathBuf,
+}
+
+impl StockWorker {
+    /// Creates the worker directory (`create-worker`) and starts the worker.
+    pub fn start(exe: &Path, master: &TestMaster, name: &str, password: &str) -> StockWorker {
+        StockWorker::start_at(exe, master.worker_port, name, password)
+    }
+
+    /// Like [`StockWorker::start`], for any port on 127.0.0.1 (a relay, a stock master).
+    pub fn start_at(exe: &Path, port: u16, name: &str, password: &str) -> StockWorker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let basedir = dir.path().join("worker");
+        run_ok(
+            Command::new(exe)
+                .args(["create-worker", "-q", "--protocol=msgpack_experimental_v7"])
+                .arg(&basedir)
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(name)
+                .arg(password),
+        );
+        let mut w = StockWorker {
+            dir,
+            child: None,
+            exe: exe.to_path_buf(),
+        };
+        w.spawn();
+        w
+    }
+
+    /// The worker's base directory.
+    pub fn basedir(&self) -> PathBuf {
+        self.dir.path().join("worker")
+    }
+
+    /// Starts the worker process in the foreground (its output goes to `stdout.log`).
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("stdout.log"))
+            .expect("open log");
+        let child = Command::new(&self.exe)
+            .args(["start", "--nodaemon"])
+            .arg(self.basedir())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start buildbot-worker");
+        self.child = Some(child);
+    }
+
+    /// The worker's `twistd.log`, which records every message in both directions.
+    pub fn log(&self) -> String {
+        let twistd = std::fs::read_to_string(self.basedir().join("twistd.log")).unwrap_or_default();
+        let stdout =
+            std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default();
+        format!("{stdout}\n{twistd}")
+    }
+
+    /// The worker process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the worker with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for StockWorker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl TestMaster {
+    /// Steps of a build as (name, results) pairs, in order.
+    pub fn step_results(&self, buildid: i64) -> Vec<(String, i64)> {
+        let steps = self.get(&format!("api/v2/builds/{buildid}/steps"));
+        steps["steps"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|s| {
+                        (
+                            s["name"].as_str().unwrap_or_default().to_string(),
+                            s["results"].as_i64().unwrap_or(-1),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The raw text of a step's first log (empty when the step or log does not exist).
+    pub fn step_log(&self, buildid: i64, step_name: &str) -> String {
+        let steps = self.get(&format!("api/v2/builds/{buildid}/steps"));
+        let Some(step) = steps["steps"]
+            .as_array()
+            .and_then(|list| list.iter().find(|s| s["name"] == step_name))
+        else {
+            return String::new();
+        };
+        let logs = self.get(&format!("api/v2/steps/{}/logs", step["stepid"]));
+        let Some(logid) = logs["logs"][0]["logid"].as_i64() else {
+            return String::new();
+        };
+        self.get_text(&format!("api/v2/logs/{logid}/raw"))
+    }
+
+    /// A build's properties as `{name: value}`.
+    pub fn build_properties(&self, buildid: i64) -> serde_json::Map<String, Value> {
+        let props = self.get(&format!("api/v2/builds/{buildid}/properties"));
+        let mut out = serde_json::Map::new();
+        if let Some(map) = props["properties"][0].as_object() {
+            for (k, v) in map {
+                out.insert(k.clone(), v[0].clone());
+            }
+        }
+        out
+    }
+
+    /// Forces a build of `builders` through the force scheduler named `scheduler`.
+    pub fn force(&self, scheduler: &str, builders: &[&str]) {
+        let (status, reply) = self.rpc(
+            &format!("api/v2/forceschedulers/{scheduler}"),
+            "force",
+            serde_json::json!({"builderNames": builders, "reason": "test"}),
+        );
+        assert_eq!(status, 200, "force failed: {reply}\n{}", self.log());
+    }
+
+    /// Waits until `worker` is attached (the master log says so).
+    pub fn wait_attached(&self, worker: &str, within: Duration) {
+        let needle = format!("worker={worker}");
+        let deadline = Instant::now() + within;
+        loop {
+            let log = self.log();
+            let attached = log
+                .lines()
+                .filter(|l| l.contains("worker attached") && l.contains(&needle))
+                .count();
+            let detached = log
+                .lines()
+                .filter(|l| l.contains("worker detached") && l.contains(&needle))
+                .count();
+            if attached > detached {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("worker {worker} did not attach; master log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
