@@ -132,3 +132,50 @@ fn periodic_builds_and_collapses_while_no_worker() {
         "the collapsed requests completed with the first build: {first}"
     );
 }
+
+const NEXT_WORKER: &str = r#"
+c = BuildmasterConfig = {}
+c['protocols'] = {'pb': {'port': @WORKER_PORT@}}
+c['workers'] = [Worker("w1", "pw1"), Worker("w2", "pw2")]
+c['db'] = {'db_url': "@DB_URL@"}
+f = BuildFactory()
+f.addStep(ShellCommand(command=["true"]))
+def pick(builder, workers, request):
+    if 'w2' in workers:
+        return 'w2'
+    return None
+def never_collapse(master, builder, req1, req2):
+    return False
+c['builders'] = [BuilderConfig(name="b", workernames=["w1", "w2"], factory=f, nextWorker=pick, collapseRequests=never_collapse)]
+c['schedulers'] = [ForceScheduler(name="force", builderNames=["b"])]
+c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1", authz=Authz(forceBuild=True))]
+"#;
+
+#[test]
+fn next_worker_and_collapse_functions() {
+    let master = TestMaster::start(Db::Sqlite, "nextworker", NEXT_WORKER);
+    // Three requests before any worker: the function refuses to collapse them.
+    for _ in 0..3 {
+        let (status, reply) = master.rpc(
+            "api/v2/forceschedulers/force",
+            "force",
+            serde_json::json!({}),
+        );
+        assert_eq!(status, 200, "{reply}");
+    }
+    let _w1 = TestWorker::start(&master, "w1", "pw1");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        master.get("api/v2/builds")["meta"]["total"],
+        0,
+        "nextWorker declined w1"
+    );
+    let _w2 = TestWorker::start(&master, "w2", "pw2");
+    let builds = master.wait_finished_builds(3, Duration::from_secs(60));
+    let workers = master.get("api/v2/workers?name=w2");
+    let w2 = workers["workers"][0]["workerid"].clone();
+    assert!(
+        builds.iter().all(|b| b["workerid"] == w2),
+        "every build ran on w2: {builds:?}"
+    );
+}

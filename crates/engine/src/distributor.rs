@@ -61,10 +61,12 @@ async fn distribute(shared: &Arc<Shared>) -> Result<(), store::StoreError> {
                 break;
             };
             let mut batch = vec![first];
-            if collapses(&runtime, builder) {
+            let rule = collapse_rule(&runtime, builder);
+            if *rule != config::Collapse::Bool(false) && !queue.is_empty() {
                 // Compatible requests of the same builder ride along with this build.
                 let rest = std::mem::take(&mut queue);
-                let (same, other) = split_compatible(shared, &batch[0], rest.into()).await;
+                let (same, other) =
+                    split_compatible(shared, &runtime, builder, rule, &batch[0], rest.into()).await;
                 batch.extend(same);
                 queue = other.into();
             }
@@ -94,42 +96,60 @@ async fn distribute(shared: &Arc<Shared>) -> Result<(), store::StoreError> {
     Ok(())
 }
 
-fn collapses(runtime: &crate::master::Runtime, builder: &config::BuilderConfig) -> bool {
-    match (
-        &builder.collapse_requests,
-        &runtime.config.collapse_requests,
-    ) {
-        (config::Collapse::Bool(b), _) => *b,
-        (config::Collapse::Inherit, config::Collapse::Bool(b)) => *b,
-        (config::Collapse::Inherit, config::Collapse::Inherit) => true,
-        // Function-valued collapseRequests are not evaluated yet: be conservative.
-        _ => false,
+/// The collapse rule in force for `builder`: its own setting, else the global one, else on.
+fn collapse_rule<'a>(
+    runtime: &'a crate::master::Runtime,
+    builder: &'a config::BuilderConfig,
+) -> &'a config::Collapse {
+    match &builder.collapse_requests {
+        config::Collapse::Inherit => &runtime.config.collapse_requests,
+        own => own,
     }
 }
 
 /// Requests whose buildsets have the same source stamps apart from revisions.
 async fn split_compatible(
     shared: &Arc<Shared>,
+    runtime: &crate::master::Runtime,
+    builder: &config::BuilderConfig,
+    rule: &config::Collapse,
     first: &store::BuildRequestRecord,
     rest: Vec<store::BuildRequestRecord>,
 ) -> (
     Vec<store::BuildRequestRecord>,
     Vec<store::BuildRequestRecord>,
 ) {
-    let Ok(first_ss) = shared.store.buildset_sourcestamps(first.buildsetid).await else {
+    let mut ids: Vec<i64> = rest.iter().map(|r| r.buildsetid.0).collect();
+    ids.push(first.buildsetid.0);
+    // One query for the source stamps of every pending buildset, not one per request.
+    let Ok(mut stamps) = shared.store.buildsets_sourcestamps(&ids).await else {
         return (Vec::new(), rest);
     };
-    let Some(first_key) = key(first_ss) else {
-        return (Vec::new(), rest);
-    };
+    let first_key = key(stamps.remove(&first.buildsetid.0).unwrap_or_default());
     let mut same = Vec::new();
     let mut other = Vec::new();
     for r in rest {
-        let k = match shared.store.buildset_sourcestamps(r.buildsetid).await {
-            Ok(ss) => key(ss),
-            Err(_) => None,
+        let compatible = match rule {
+            // The user's collapseRequests(master, builder, req1, req2) replaces the default test.
+            config::Collapse::Function(f) => {
+                let args = [
+                    serde_json::Value::Null,
+                    serde_json::json!(builder.name),
+                    data::json::buildrequest(first, None),
+                    data::json::buildrequest(&r, None),
+                ];
+                runtime
+                    .functions
+                    .call(*f, &args)
+                    .map(|v| v.as_bool().unwrap_or(!v.is_null()))
+                    .unwrap_or(false)
+            }
+            _ => {
+                let k = key(stamps.get(&r.buildsetid.0).cloned().unwrap_or_default());
+                first_key.is_some() && k == first_key && r.buildsetid != first.buildsetid
+            }
         };
-        if k.as_ref() == Some(&first_key) && r.buildsetid != first.buildsetid {
+        if compatible {
             same.push(r);
         } else {
             other.push(r);
@@ -166,37 +186,70 @@ fn reserve_worker(
     runtime: &crate::master::Runtime,
     builder: &config::BuilderConfig,
 ) -> Option<Reserved> {
+    let mut candidates = free_workers(shared, runtime, builder);
+    if candidates.is_empty() {
+        return None;
+    }
+    let name = match builder.next_worker {
+        // The user's nextWorker(builder, workers, request) picks by name; None means wait.
+        Some(f) => {
+            let names = serde_json::json!(candidates);
+            let args = [
+                serde_json::json!(builder.name),
+                names,
+                serde_json::Value::Null,
+            ];
+            match runtime.functions.call(f, &args) {
+                Ok(serde_json::Value::String(choice)) if candidates.contains(&choice) => choice,
+                Ok(serde_json::Value::Null) => return None,
+                Ok(other) => {
+                    tracing::warn!(builder = %builder.name, answer = %other, "nextWorker returned no free worker's name");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(builder = %builder.name, error = %e, "nextWorker failed");
+                    return None;
+                }
+            }
+        }
+        None => candidates.swap_remove(0),
+    };
     shared.workers.with(|slots| {
-        let mut candidates: Vec<&String> = builder
+        let slot = slots.get_mut(&name)?;
+        let conn = slot.conn.clone().filter(|c| !c.is_closed())?;
+        slot.running += 1;
+        Some((name, conn, slot.info.clone()))
+    })
+}
+
+/// Workers that may take a build of `builder` now, least busy first, then in config order.
+fn free_workers(
+    shared: &Arc<Shared>,
+    runtime: &crate::master::Runtime,
+    builder: &config::BuilderConfig,
+) -> Vec<String> {
+    shared.workers.with(|slots| {
+        let mut free: Vec<(u32, String)> = builder
             .workernames
             .iter()
-            .filter(|name| {
-                let Some(slot) = slots.get(*name) else {
-                    return false;
-                };
-                let Some(conn) = &slot.conn else { return false };
+            .filter_map(|name| {
+                let slot = slots.get(name)?;
+                let conn = slot.conn.as_ref()?;
                 let max = runtime
                     .config
                     .workers
                     .iter()
-                    .find(|w| &w.name == *name)
+                    .find(|w| &w.name == name)
                     .and_then(|w| w.max_builds);
-                !conn.is_closed()
+                let ok = !conn.is_closed()
                     && !slot.paused
                     && !slot.graceful
-                    && max.is_none_or(|m| slot.running < m)
+                    && max.is_none_or(|m| slot.running < m);
+                ok.then(|| (slot.running, name.clone()))
             })
             .collect();
-        if candidates.is_empty() {
-            return None;
-        }
-        // Least busy first, then config order: spreads builds without randomness in tests.
-        candidates.sort_by_key(|name| slots.get(*name).map(|s| s.running).unwrap_or(0));
-        let name = candidates[0].clone();
-        let slot = slots.get_mut(&name)?;
-        slot.running += 1;
-        let conn = slot.conn.clone()?;
-        Some((name, conn, slot.info.clone()))
+        free.sort_by_key(|(running, _)| *running);
+        free.into_iter().map(|(_, name)| name).collect()
     })
 }
 

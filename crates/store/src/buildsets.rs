@@ -148,7 +148,7 @@ impl Store {
     }
 
     /// Source stamps of many buildsets in one query, keyed by buildset id.
-    pub(crate) async fn buildsets_sourcestamps(
+    pub async fn buildsets_sourcestamps(
         &self,
         ids: &[i64],
     ) -> Result<BTreeMap<i64, Vec<SourceStampRecord>>, StoreError> {
