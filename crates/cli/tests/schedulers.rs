@@ -126,7 +126,7 @@ fn periodic_builds_and_collapses_while_no_worker() {
     let _worker = TestWorker::start(&master, "w1", "pw1");
     let builds = master.wait_finished_builds(1, Duration::from_secs(30));
     assert_eq!(builds[0]["results"], 0);
-    let first = master.get(&format!("api/v2/buildrequests?complete=true&claimed=true"));
+    let first = master.get("api/v2/buildrequests?complete=true&claimed=true");
     assert!(
         first["meta"]["total"].as_i64().unwrap() >= 3,
         "the collapsed requests completed with the first build: {first}"
