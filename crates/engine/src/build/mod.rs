@@ -13,12 +13,12 @@ mod transfer;
 use std::sync::Arc;
 
 use config::BuilderConfig;
-use model::{BuildId, BuildRequestId, BuilderId, Properties, Results, SourceStampView, StepId};
+use model::{BuildId, BuildRequestId, BuilderId, Properties, Results, SourceStampView};
 use serde_json::Value as Json;
 use tokio::sync::watch;
 
 pub use command::Outcome;
-use command::{args, Sinks};
+use command::Sinks;
 pub use logwriter::LogWriter;
 
 use crate::master::{RunningBuild, Runtime, Shared};
@@ -382,17 +382,4 @@ async fn initial_properties(
         props.set("owner", Json::Null, "Build");
     }
     (props, sourcestamps)
-}
-
-/// A step row plus its log, created as the step begins.
-pub struct StepRow {
-    /// Row id.
-    pub id: StepId,
-    /// Unique name within the build.
-    pub name: String,
-}
-
-/// Shortcut used by steps for a shell command's argument map.
-pub fn shell_args(pairs: Vec<(&str, protocol::Value)>) -> protocol::Value {
-    args(pairs)
 }
