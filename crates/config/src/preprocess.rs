@@ -284,7 +284,8 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
                     }
                     i += width;
                     string = None;
-                    // `"%(name)s" % d`: Starlark's `%` takes no dict, so Python's is used.
+                    // `"%(name)s" % d` and `"%03d" % i`: Starlark's `%` takes no dict and no
+                    // width or flags, so Python's is used for every literal before a `%`.
                     let literal = &out[string_start..];
                     let mut after = i;
                     while matches!(chars.get(after), Some(' ' | '\t')) {
@@ -292,7 +293,7 @@ fn rewrite_tokens(source: &str) -> (String, Vec<bool>) {
                     }
                     let is_percent =
                         chars.get(after) == Some(&'%') && chars.get(after + 1) != Some(&'=');
-                    if is_percent && literal.contains("%(") {
+                    if is_percent && literal.contains('%') {
                         out.insert_str(string_start, "__pyformat(");
                         out.push(')');
                     }

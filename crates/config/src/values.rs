@@ -824,6 +824,23 @@ fn py_format<'v>(format: &str, value: Value<'v>, heap: Heap<'v>) -> Result<Strin
             other => return Err(format!("unsupported format character {other:?}")),
         };
         if text.chars().count() < width {
+            let numeric = matches!(
+                conversion,
+                Some('d' | 'i' | 'u' | 'f' | 'F' | 'e' | 'g' | 'x')
+            );
+            let zero = numeric
+                && spec.trim_start_matches(['+', ' ']).starts_with('0')
+                && !spec.contains('-');
+            if zero {
+                let (sign, digits) = match text.strip_prefix('-') {
+                    Some(d) => ("-", d),
+                    None => ("", text.as_str()),
+                };
+                out.push_str(sign);
+                out.push_str(&"0".repeat(width - text.chars().count()));
+                out.push_str(digits);
+                continue;
+            }
             let pad = " ".repeat(width - text.chars().count());
             if spec.starts_with('-') {
                 out.push_str(&text);

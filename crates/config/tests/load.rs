@@ -306,3 +306,17 @@ fn www_plugins_of_seed_000() {
     );
     assert_eq!(plugins["wsgi_dashboards"][0]["order"], serde_json::json!(5));
 }
+
+#[test]
+fn python_percent_formats_with_width_and_flags() {
+    let cfg = "c = BuildmasterConfig = {}\nc['workers'] = [Worker('w%02d' % i, 'p') for i in range(3)]\nc['title'] = '%-5s|%5s|%03d|%.2f' % ('a', 'b', 7, 1.5)\n";
+    let loaded = config::load_str("master.cfg", cfg, std::path::Path::new("/tmp")).expect("loads");
+    let names: Vec<&str> = loaded
+        .config
+        .workers
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    assert_eq!(names, ["w00", "w01", "w02"]);
+    assert_eq!(loaded.config.title, "a    |    b|007|1.50");
+}
