@@ -409,7 +409,7 @@ mod tests {
             "m = 'B %(name)s' % info",
             "m = __pyformat('B %(name)s') % info",
         );
-        check("m = 'B %s' % name", "m = 'B %s' % name");
+        check("m = 'B %s' % name", "m = __pyformat('B %s') % name");
         check(
             "@renderer\ndef f(p):\n    return 1\n\nx = f",
             "\ndef f(p):\n    return 1\nf = renderer(f)\nx = f",
