@@ -25,7 +25,7 @@ BUILDS = '''
 f = BuildFactory()
 f.addStep(ShellCommand(name="hello", command=["echo", "hello"]))
 f.addStep(ShellCommand(name="thousand-lines", command=["sh", "-c", {script!r}]))
-names = ["bench-%03d" % i for i in range({n})]
+names = {names!r}
 c['builders'] = [BuilderConfig(name=n, workernames={workers!r}, factory=f) for n in names]
 c['schedulers'] = [ForceScheduler(name="force", builderNames=names)]
 '''
@@ -78,7 +78,9 @@ def main():
         script = ('i=1; while [ $i -le %d ]; do '
                   'echo "line $i: the quick brown fox jumps over the lazy dog 0123456789"; '
                   'i=$((i+1)); done; echo "BBTS $(date +%%s.%%N)"' % a.lines)
-        text += BUILDS.format(script=script, n=a.builders, workers=workers)
+        # names spelled out: "bench-%03d" % i fails in Signalbox's Starlark (no format flags)
+        names = ["bench-%03d" % i for i in range(a.builders)]
+        text += BUILDS.format(script=script, names=names, workers=workers)
     else:
         text += BIGLOG.format(gen=GEN.replace("BYTES", str(a.log_bytes)))
     with open(a.out, "w") as fh:

@@ -10,10 +10,28 @@ BENCH_PIDS=()
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
+# Builds the binary from the working tree, or, with SIGNALBOX_REV=<git rev>, from that commit
+# (git archive into /tmp/sbxbench-src-<rev>: useful while the tree is being edited);
+# SIGNALBOX_BIN=<path> skips the build. Sets SB and SB_SOURCE.
 build_signalbox() {
-  log "cargo build --release --bin signalbox (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-  (cd "$REPO" && timeout 3600 cargo build --release --bin signalbox) >&2
+  local src="$REPO"
+  if [ -n "${SIGNALBOX_BIN:-}" ]; then
+    SB="$SIGNALBOX_BIN"; SB_SOURCE="binary $SB"
+  else
+    if [ -n "${SIGNALBOX_REV:-}" ]; then
+      local rev; rev=$(git -C "$REPO" rev-parse --short "$SIGNALBOX_REV")
+      src="/tmp/sbxbench-src-$rev"
+      [ -f "$src/Cargo.toml" ] || { mkdir -p "$src"; git -C "$REPO" archive "$rev" | tar -x -C "$src"; }
+      SB_SOURCE="commit $rev"
+    else
+      SB_SOURCE="working tree at $(git -C "$REPO" rev-parse --short HEAD)"
+      [ -z "$(git -C "$REPO" status --porcelain crates Cargo.toml Cargo.lock)" ] || SB_SOURCE="$SB_SOURCE + uncommitted changes"
+    fi
+    log "cargo build --release --bin signalbox in $src (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    (cd "$src" && timeout 3600 cargo build --release --bin signalbox) >&2
+  fi
   [ -x "$SB" ] || { log "no binary at $SB"; exit 1; }
+  export SB SB_SOURCE
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -115,6 +116,20 @@ def main():
                        "mib_per_s": round(nbytes / 2**20 / dt, 1), "mb_per_s": round(nbytes / 1e6 / dt, 1),
                        "processes": s.result()}
     print(json.dumps(out["download"], indent=1), flush=True)
+
+    # ---------------------------------------------------------------- content check (untimed)
+    pat = re.compile(rb"^[0-9]{8}:[0-9]{2} ")
+    payload, other, nbytes2 = 0, [], 0
+    with urllib.request.urlopen(url, timeout=a.timeout) as r:
+        for line in r:
+            nbytes2 += len(line)
+            if pat.match(line) and len(line) <= 100:
+                payload += 1
+            elif len(other) < 200:
+                other.append(line.decode(errors="replace").rstrip("\n")[:200])
+    out["download_check"] = {"payload_lines": payload, "payload_lines_expected": out["log_lines_generated"],
+                             "bytes": nbytes2, "other_lines_first_200": other}
+    print(json.dumps({k: v for k, v in out["download_check"].items() if k != "other_lines_first_200"}), flush=True)
 
     # ---------------------------------------------------------------- storage
     out["db_before_checkpoint"] = db_sizes(a.db)

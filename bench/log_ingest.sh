@@ -14,6 +14,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$RESULTS"
 build_signalbox
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ); LOAD0=$(loadavg)
+top -bn1 -w 160 | head -15 > "$RESULTS/log_ingest-top-start.txt" || true   # other tenants of the machine
 
 PORT=$(free_port); PB=$(free_port)
 M="$WORK/master"; mkdir -p "$M"
@@ -39,8 +40,7 @@ d["db_after_master_stop"] = {os.path.basename(p): os.path.getsize(p) for p in (d
 d.update({"date": "$DATE", "machine": $(machine_json), "command": "bench/log_ingest.sh",
           "env": {"LOG_BYTES": $LOG_BYTES},
           "loadavg": {"start": "$LOAD0", "end": "$(loadavg)"},
-          "signalbox_git": os.popen("git -C '$REPO' rev-parse --short HEAD").read().strip()
-              + (" + uncommitted changes" if os.popen("git -C '$REPO' status --porcelain crates").read().strip() else "")})
+          "signalbox_git": "$SB_SOURCE"})
 json.dump(d, open(out, "w"), indent=2)
 PY
 python3 "$BENCH_DIR/report.py" --results "$RESULTS"

@@ -4,6 +4,8 @@ import argparse
 import json
 import os
 
+BASELINE_DIR = "/work/shared/bench-buildbot/results-2026-11-22"
+
 
 def load(res, name):
     p = os.path.join(res, name)
@@ -35,7 +37,7 @@ def builds_section(b):
                 vals.append(f(d))
             except Exception:  # noqa: BLE001
                 vals.append("?")
-        L.append(f"| {name} | " + " | ".join(vals) + (f" | {ratio} |" if bb else ""))
+        L.append(f"| {name} | " + " | ".join(vals) + (f" | {ratio or ''} |" if bb else ""))
 
     def proc(d, idx, key):
         p = list(d["processes"].values())[idx]
@@ -52,7 +54,15 @@ def builds_section(b):
     row("master avg CPU (% of one core)", lambda d: str(proc(d, 0, "cpu_pct_avg")))
     row("worker w1 / w2 peak RSS", lambda d: f"{mib(proc(d, 1, 'peak_rss_kb'))} / {mib(proc(d, 2, 'peak_rss_kb'))}")
     row("worker w1 / w2 avg CPU %", lambda d: f"{proc(d, 1, 'cpu_pct_avg')} / {proc(d, 2, 'cpu_pct_avg')}")
-    L += ["", "Target: Signalbox >= 10x Buildbot builds/s -> " +
+    base_p = os.path.join(BASELINE_DIR, "populate.json")
+    if s and os.path.exists(base_p):
+        base = json.load(open(base_p))
+        env = dict(l.strip().split("=", 1) for l in open(os.path.join(BASELINE_DIR, "machine.env")) if "=" in l)
+        L += ["", f"Committed Buildbot baseline for reference (`{base_p}`, N={base['builders']} K={base['k']}, "
+              f"load {env.get('loadavg_start')} -> {env.get('loadavg_end')}): **{base['builds_per_s_wall']} builds/s**, "
+              f"POST p50 {base['force_post_latency_ms']['p50']} ms; Signalbox here / baseline = "
+              f"**{round(s['builds_per_s_wall'] / base['builds_per_s_wall'], 1)}x**."]
+    L += ["", "Target: Signalbox >= 10x Buildbot builds/s (same run) -> " +
           ("**met**" if ratio and ratio >= 10 else "**not met**" if ratio else "no Buildbot figure") +
           (f" ({ratio}x)." if ratio else "."), "",
           "CPU is from /proc/<pid>/stat including reaped children (populate.py's method), so the "

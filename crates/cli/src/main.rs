@@ -2,7 +2,9 @@
 
 mod demo;
 mod master_cmd;
+mod rotating_log;
 mod sendchange;
+mod user_cmd;
 mod worker_cmd;
 
 use std::path::PathBuf;
@@ -71,6 +73,11 @@ enum Command {
         #[arg(long, default_value_t = 8010)]
         port: u16,
     },
+    /// Manage the users table (web logins with UsersAuth, the /users pages).
+    User {
+        #[command(subcommand)]
+        command: user_cmd::UserCommand,
+    },
     /// Manage a Signalbox worker.
     Worker {
         #[command(subcommand)]
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
         Command::Demo { dir, port } => {
             demo::run(dir.unwrap_or_else(|| PathBuf::from("signalbox-demo")), port)
         }
+        Command::User { command } => user_cmd::run(command),
         Command::Worker { command } => worker_cmd::run(command),
     };
     match result {

@@ -145,7 +145,10 @@ pub fn start(dir: &Path, nodaemon: bool) -> Result<ExitCode> {
         }
     }
     if nodaemon {
-        crate::init_logging();
+        match std::env::var_os(crate::rotating_log::ENV) {
+            Some(_) => crate::rotating_log::init(&dir),
+            None => crate::init_logging(),
+        }
         runtime()?.block_on(run_master(&dir))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -160,6 +163,7 @@ pub fn start(dir: &Path, nodaemon: bool) -> Result<ExitCode> {
     cmd.arg("start")
         .arg(&dir)
         .arg("--nodaemon")
+        .env(crate::rotating_log::ENV, "1")
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -206,6 +210,8 @@ pub async fn run_master(dir: &Path) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let shared = master.shared.clone();
+    // Status targets (MailNotifier…): record to the outbox, deliver from it.
+    let reporter_tasks = reporters::start(shared.clone());
     if let Some(listen) = listen {
         let addr = match listen {
             config::Listen::Tcp { port, interface } => {
@@ -247,6 +253,9 @@ pub async fn run_master(dir: &Path) -> Result<()> {
         _ = master.shutdown(Duration::from_secs(24 * 3600)) => {}
         _ = second => tracing::warn!("second signal: stopping now"),
     }
+    for task in reporter_tasks {
+        task.abort();
+    }
     let _ = std::fs::remove_file(pid_file(dir));
     tracing::info!("master stopped");
     Ok(())
@@ -261,10 +270,13 @@ async fn wait_for_signals(shared: &std::sync::Arc<engine::Shared>) {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
+    // A clean shutdown asked from the web (`cleanShutdown`) begins the stop itself.
+    let mut stopping = shared.stopping();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
             _ = term.recv() => return,
+            _ = async { stopping.wait_for(|s| *s).await.map(|_| ()) } => return,
             _ = hup.recv() => {
                 if let Err(e) = engine::reconfig::reconfig(shared).await {
                     tracing::error!(error = %e, "reconfig failed; the previous configuration stays in force");

@@ -133,11 +133,15 @@ fn our_worker_runs_a_build_on_the_stock_master() {
         &master_log,
     );
     let twistd_log = master_dir.join("twistd.log");
-    wait_for(Duration::from_secs(120), "the stock master to listen", || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .is_ok()
-            .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(120),
+        "the stock master to listen",
+        || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()
+                .then_some(())
+        },
+    );
 
     let worker_dir = tmp.path().join("worker");
     run_ok(
@@ -191,7 +195,8 @@ fn our_worker_runs_a_build_on_the_stock_master() {
     let (results, log) = report.split_once("---").unwrap_or((&report, ""));
     let first = results.lines().next().unwrap_or_default().trim();
     assert_eq!(
-        first, "0",
+        first,
+        "0",
         "the first build passes: {results:?}\n{}",
         context()
     );

@@ -351,6 +351,7 @@ impl<'a> Converter<'a> {
             max_builds,
             properties: args.properties("properties", "Worker")?,
             missing_timeout: args.opt_u64("missing_timeout")?,
+            keepalive_interval: args.opt_u64("keepalive_interval")?,
             notify_on_missing: args.str_list("notify_on_missing")?,
             location: self.location(obj),
         })

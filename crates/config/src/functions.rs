@@ -8,10 +8,14 @@ use starlark::codemap::FileSpanRef;
 use starlark::environment::{FrozenModule, Module};
 use starlark::eval::{BeforeStmtFunc, Evaluator};
 use starlark::values::list::ListRef;
+use starlark::values::tuple::AllocTuple;
 use starlark::values::{Heap, OwnedFrozenValue, Value};
 
 use crate::error::ConfigError;
 use crate::eval::{catch, eval_error, limit, Guard, CALL_BUDGET};
+use crate::status_objects::{
+    chosen_build, BuildStatus, BuildValue, ChosenBuild, MasterStatus, MasterStatusValue,
+};
 use crate::types::FunctionRef;
 use crate::values::{json_to_value, Props};
 
@@ -93,12 +97,71 @@ impl FunctionHost {
         })
     }
 
+    /// Calls a `messageFormatter(mode, name, build, results, master_status)` with the seed's
+    /// status objects; returns its dict as JSON (`body`, `type`, optional `subject`).
+    pub fn call_message_formatter(
+        &self,
+        f: FunctionRef,
+        mode: &[String],
+        name: &str,
+        build: &Arc<BuildStatus>,
+        master: &MasterStatus,
+    ) -> Result<Json, ConfigError> {
+        let results = Json::from(build.results.unwrap_or(-1));
+        self.call_with(f, |heap| {
+            let mode: Vec<Value<'_>> = mode.iter().map(|m| heap.alloc(m.as_str())).collect();
+            vec![
+                heap.alloc(AllocTuple(mode)),
+                heap.alloc(name),
+                heap.alloc(BuildValue {
+                    build: build.clone(),
+                }),
+                json_to_value(&results, heap),
+                heap.alloc(MasterStatusValue {
+                    master: master.clone(),
+                }),
+            ]
+        })
+    }
+
+    /// Calls a `previousBuildGetter(build)`; returns the build it chose, or `None`.
+    pub fn call_previous_build_getter(
+        &self,
+        f: FunctionRef,
+        build: &Arc<BuildStatus>,
+    ) -> Result<Option<ChosenBuild>, ConfigError> {
+        self.call_extract(
+            f,
+            |heap| {
+                vec![heap.alloc(BuildValue {
+                    build: build.clone(),
+                })]
+            },
+            chosen_build,
+        )
+    }
+
     /// Calls `f` with arguments built on the call's heap.
     fn call_with(
         &self,
         f: FunctionRef,
         make_args: impl for<'v> FnOnce(Heap<'v>) -> Vec<Value<'v>>,
     ) -> Result<Json, ConfigError> {
+        let name = self.name(f).unwrap_or("function").to_string();
+        self.call_extract(f, make_args, move |result| {
+            result
+                .to_json_value()
+                .map_err(|e| format!("{name} returned a value that is not plain data: {e}"))
+        })
+    }
+
+    /// Calls `f` with arguments built on the call's heap and reads its result with `extract`.
+    fn call_extract<T>(
+        &self,
+        f: FunctionRef,
+        make_args: impl for<'v> FnOnce(Heap<'v>) -> Vec<Value<'v>>,
+        extract: impl for<'v> FnOnce(Value<'v>) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         let file = self.inner.file.as_str();
         let failure = |message: String| ConfigError::Eval {
             file: file.to_string(),
@@ -131,12 +194,7 @@ impl FunctionHost {
                         let def_line = self.inner.lines.get(f.0 as usize).copied().unwrap_or(0);
                         eval_error(file, e, &guard).or_line(def_line)
                     })?;
-                result.to_json_value().map_err(|e| {
-                    let name = self.name(f).unwrap_or("function");
-                    failure(format!(
-                        "{name} returned a value that is not plain data: {e}"
-                    ))
-                })
+                extract(result).map_err(failure)
             })
         })
     }

@@ -19,6 +19,7 @@ mod error;
 mod eval;
 mod functions;
 mod preprocess;
+pub mod status_objects;
 mod types;
 mod values;
 

@@ -95,6 +95,8 @@ pub struct WorkerConfig {
     pub properties: Properties,
     /// Seconds after disconnect before a "worker missing" event.
     pub missing_timeout: Option<u64>,
+    /// Seconds between the master's keepalive checks (`keepalive_interval`); 0 turns them off.
+    pub keepalive_interval: Option<u64>,
     /// Addresses told when the worker goes missing.
     pub notify_on_missing: Vec<String>,
     /// Where it was defined.

@@ -6,8 +6,9 @@
 use model::Properties;
 use serde_json::{json, Map, Value};
 use store::{
-    BuildRecord, BuildRequestRecord, BuilderRecord, BuildsetRecord, ChangeRecord, LogRecord,
-    SourceStampRecord, StepRecord, WorkerRecord,
+    BuildRecord, BuildRequestRecord, BuilderRecord, BuildsetRecord, ChangeRecord,
+    ChangeSourceRecord, LogRecord, MasterRecord, ProjectRecord, SchedulerRecord, SourceStampRecord,
+    StepRecord, WorkerRecord,
 };
 
 fn results(r: Option<model::Results>) -> Value {
@@ -177,5 +178,47 @@ pub fn worker(w: &WorkerRecord) -> Value {
         "graceful": w.graceful,
         "connected_to": w.connected_to.iter().map(|m| json!({"masterid": m.0})).collect::<Vec<_>>(),
         "configured_on": w.configured_on.iter().map(|(m, b)| json!({"masterid": m.0, "builderid": b.0})).collect::<Vec<_>>(),
+    })
+}
+
+/// A master.
+pub fn master(m: &MasterRecord) -> Value {
+    json!({
+        "masterid": m.id.0,
+        "name": m.name,
+        "active": m.active,
+        "last_active": m.last_active,
+    })
+}
+
+/// A scheduler; `master` is the master running it, embedded as upstream does.
+pub fn scheduler(s: &SchedulerRecord, master: Option<&MasterRecord>) -> Value {
+    json!({
+        "schedulerid": s.id.0,
+        "name": s.name,
+        "enabled": s.enabled,
+        "master": master.map(self::master),
+    })
+}
+
+/// A change source with its master embedded.
+pub fn changesource(c: &ChangeSourceRecord, master: Option<&MasterRecord>) -> Value {
+    json!({
+        "changesourceid": c.id.0,
+        "name": c.name,
+        "master": master.map(self::master),
+    })
+}
+
+/// A project; `active` is only known when the request filtered on it (upstream quirk).
+pub fn project(p: &ProjectRecord, active: Option<bool>) -> Value {
+    json!({
+        "projectid": p.id.0,
+        "name": p.name,
+        "slug": p.slug,
+        "description": p.description,
+        "description_format": p.description_format,
+        "description_html": p.description_html,
+        "active": active,
     })
 }

@@ -5,12 +5,53 @@
 //! ([`json`]), so events on the bus and GET answers have one shape.
 #![warn(missing_docs)]
 
+mod forceschedulers;
 pub mod json;
+mod outbox;
 mod paths;
+mod resources;
 pub mod spec;
 
+pub use forceschedulers::{Context, ForceField, ForceScheduler};
 pub use paths::{get, raw_log, DataResult};
+pub use resources::{raw_log_target, RawLogTarget, DEFAULT_MAX_LOG_LINES};
 pub use spec::ResultSpec;
+
+/// Answers `path` with `spec` applied, seeing the config-only resources of `ctx` too
+/// (force schedulers). Enforces the single-item rules of spec §5 for every path: no
+/// filters, and only fields the entity has.
+pub async fn get_in(
+    ctx: &Context<'_>,
+    path: &str,
+    spec: &ResultSpec,
+) -> Result<DataResult, DataError> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let builder_name = match segments.as_slice() {
+        ["builders", b, "forceschedulers"] => match paths::builder_id(ctx.store, b).await? {
+            Some(id) => ctx.store.builder_get(id).await?.map(|b| b.name),
+            None => None,
+        },
+        _ => None,
+    };
+    if let Some(answer) = forceschedulers::get(ctx, &segments, builder_name.as_deref(), spec) {
+        return answer;
+    }
+    let answer = get(ctx.store, path, spec).await?;
+    if let DataResult::Single { value, plural } = &answer {
+        if !spec.filters.is_empty() {
+            return Err(DataError::BadRequest("this is not a collection".into()));
+        }
+        let dict_valued = *plural == "properties";
+        if let Some(missing) = spec
+            .fields
+            .iter()
+            .find(|f| !dict_valued && value.get(f.as_str()).is_none())
+        {
+            return Err(DataError::BadRequest(format!("no such field '{missing}'")));
+        }
+    }
+    Ok(answer)
+}
 
 /// Why a Data API request failed.
 #[derive(Debug, thiserror::Error)]

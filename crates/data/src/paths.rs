@@ -36,7 +36,7 @@ pub enum DataResult {
 
 /// How a field's values are typed, for filters pushed down to SQL.
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Int,
     Text,
     Bool,
@@ -44,11 +44,11 @@ enum Kind {
     Other,
 }
 
-use Kind::{Bool, Int, Other, Text};
+pub(crate) use Kind::{Bool, Int, Other, Text};
 
-type Fields = &'static [(&'static str, Kind)];
+pub(crate) type Fields = &'static [(&'static str, Kind)];
 
-const BUILDER_FIELDS: Fields = &[
+pub(crate) const BUILDER_FIELDS: Fields = &[
     ("builderid", Int),
     ("name", Text),
     ("masterids", Other),
@@ -73,7 +73,7 @@ const BUILD_FIELDS: Fields = &[
     ("state_string", Text),
     ("properties", Other),
 ];
-const STEP_FIELDS: Fields = &[
+pub(crate) const STEP_FIELDS: Fields = &[
     ("stepid", Int),
     ("number", Int),
     ("name", Text),
@@ -87,7 +87,7 @@ const STEP_FIELDS: Fields = &[
     ("urls", Other),
     ("hidden", Bool),
 ];
-const LOG_FIELDS: Fields = &[
+pub(crate) const LOG_FIELDS: Fields = &[
     ("logid", Int),
     ("name", Text),
     ("slug", Text),
@@ -96,7 +96,7 @@ const LOG_FIELDS: Fields = &[
     ("num_lines", Int),
     ("type", Text),
 ];
-const CHANGE_FIELDS: Fields = &[
+pub(crate) const CHANGE_FIELDS: Fields = &[
     ("changeid", Int),
     ("author", Text),
     ("committer", Text),
@@ -114,7 +114,7 @@ const CHANGE_FIELDS: Fields = &[
     ("properties", Other),
     ("sourcestamp", Other),
 ];
-const WORKER_FIELDS: Fields = &[
+pub(crate) const WORKER_FIELDS: Fields = &[
     ("workerid", Int),
     ("name", Text),
     ("workerinfo", Other),
@@ -124,7 +124,7 @@ const WORKER_FIELDS: Fields = &[
     ("connected_to", Other),
     ("configured_on", Other),
 ];
-const BUILDREQUEST_FIELDS: Fields = &[
+pub(crate) const BUILDREQUEST_FIELDS: Fields = &[
     ("buildrequestid", Int),
     ("buildsetid", Int),
     ("builderid", Int),
@@ -139,7 +139,7 @@ const BUILDREQUEST_FIELDS: Fields = &[
     ("waited_for", Bool),
     ("properties", Other),
 ];
-const BUILDSET_FIELDS: Fields = &[
+pub(crate) const BUILDSET_FIELDS: Fields = &[
     ("bsid", Int),
     ("external_idstring", Text),
     ("reason", Text),
@@ -153,7 +153,7 @@ const BUILDSET_FIELDS: Fields = &[
     ("rebuilt_buildid", Int),
 ];
 
-fn int(segment: &str) -> Option<i64> {
+pub(crate) fn int(segment: &str) -> Option<i64> {
     if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -176,10 +176,9 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
         }
         ["builds"] => list_builds(store, spec, vec![]).await,
         ["builders", id, "builds"] => {
-            let Some(id) = builder_id(store, id).await? else {
-                return list_empty("builds");
-            };
-            list_builds(store, spec, vec![eq_int("builderid", id.0)]).await
+            // An unknown builder still gets its query checked: an empty page, or the 400.
+            let id = builder_id(store, id).await?.map_or(NO_ROW, |b| b.0);
+            list_builds(store, spec, vec![eq_int("builderid", id)]).await
         }
         ["workers", id, "builds"] => {
             let id = int(id).ok_or_else(invalid)?;
@@ -247,7 +246,7 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
             single("changes", Some(json::change(&c, ss.as_ref())), spec).ok_or_else(not_found)
         }
         ["workers"] => list(store, "workers", WORKER_FIELDS, spec, vec![]).await,
-        ["workers", id] => {
+        ["workers", id] if int(id).is_some() => {
             let id = int(id).ok_or_else(invalid)?;
             let w = store
                 .worker_get(WorkerId(id))
@@ -255,19 +254,10 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
                 .ok_or_else(not_found)?;
             single("workers", Some(json::worker(&w)), spec).ok_or_else(not_found)
         }
-        ["buildrequests"] => list(store, "buildrequests", BUILDREQUEST_FIELDS, spec, vec![]).await,
+        ["buildrequests"] => crate::resources::list_buildrequests(store, spec, vec![]).await,
         ["builders", id, "buildrequests"] => {
-            let Some(id) = builder_id(store, id).await? else {
-                return list_empty("buildrequests");
-            };
-            list(
-                store,
-                "buildrequests",
-                BUILDREQUEST_FIELDS,
-                spec,
-                vec![eq_int("builderid", id.0)],
-            )
-            .await
+            let id = builder_id(store, id).await?.map_or(NO_ROW, |b| b.0);
+            crate::resources::list_buildrequests(store, spec, vec![eq_int("builderid", id)]).await
         }
         ["buildrequests", id] => {
             let id = int(id).ok_or_else(invalid)?;
@@ -275,7 +265,7 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
                 .buildrequest_get(model::BuildRequestId(id))
                 .await?
                 .ok_or_else(not_found)?;
-            single("buildrequests", Some(json::buildrequest(&r, None)), spec).ok_or_else(not_found)
+            crate::resources::single_buildrequest(store, r, spec).await
         }
         ["buildsets"] => list(store, "buildsets", BUILDSET_FIELDS, spec, vec![]).await,
         ["buildsets", id] => {
@@ -294,37 +284,41 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
                 value: json::properties(&props),
             })
         }
-        _ => Err(invalid()),
+        ["outbox", rest @ ..] => crate::outbox::get(store, rest, spec).await,
+        _ => crate::resources::get(store, &segments, path, spec).await,
     }
 }
 
-fn list_empty(plural: &'static str) -> Result<DataResult, DataError> {
-    Ok(DataResult::List {
-        plural,
-        items: Vec::new(),
-        total: 0,
-    })
-}
+/// An id no row has (ids start at 1): a collection under a parent that does not exist is
+/// queried with it, so its result spec is still checked and a bad one is still a 400.
+pub(crate) const NO_ROW: i64 = -1;
 
-async fn builder_id(store: &Store, segment: &str) -> Result<Option<BuilderId>, DataError> {
+pub(crate) async fn builder_id(
+    store: &Store,
+    segment: &str,
+) -> Result<Option<BuilderId>, DataError> {
     Ok(match int(segment) {
         Some(id) => Some(BuilderId(id)),
         None => store.builder_id(segment).await?,
     })
 }
 
-fn eq_int(column: &'static str, value: i64) -> FilterSpec {
+pub(crate) fn eq_int(column: &'static str, value: i64) -> FilterSpec {
     FilterSpec::new(column, store::FilterOp::Eq, vec![SqlValue::Int(value)])
 }
 
-fn single(plural: &'static str, value: Option<Value>, spec: &ResultSpec) -> Option<DataResult> {
+pub(crate) fn single(
+    plural: &'static str,
+    value: Option<Value>,
+    spec: &ResultSpec,
+) -> Option<DataResult> {
     value.map(|v| DataResult::Single {
         plural,
         value: spec.select(v),
     })
 }
 
-async fn single_build(
+pub(crate) async fn single_build(
     store: &Store,
     b: store::BuildRecord,
     spec: &ResultSpec,
@@ -342,7 +336,7 @@ async fn single_build(
     })
 }
 
-fn wanted_properties(all: model::Properties, wanted: &[String]) -> model::Properties {
+pub(crate) fn wanted_properties(all: model::Properties, wanted: &[String]) -> model::Properties {
     if wanted.iter().any(|w| w == "*") {
         return all;
     }
@@ -363,7 +357,7 @@ async fn list_builders(
     list(store, "builders", BUILDER_FIELDS, spec, fixed).await
 }
 
-async fn list_builds(
+pub(crate) async fn list_builds(
     store: &Store,
     spec: &ResultSpec,
     fixed: Vec<FilterSpec>,
@@ -406,7 +400,7 @@ async fn list_builds(
 
 /// Splits the spec into what SQL can do and what needs memory, runs the query, and shapes
 /// the rows.
-async fn list(
+pub(crate) async fn list(
     store: &Store,
     plural: &'static str,
     fields: Fields,
@@ -557,7 +551,7 @@ async fn fetch(store: &Store, plural: &str, q: &ListQuery) -> Result<(Vec<Value>
             let (rows, total) = store.buildsets_list(q).await?;
             (rows.iter().map(json::buildset).collect(), total)
         }
-        other => return Err(DataError::InvalidPath(other.to_string())),
+        other => return crate::resources::fetch(store, other, q).await,
     })
 }
 

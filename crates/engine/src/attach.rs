@@ -7,10 +7,14 @@ use axum::extract::ws::WebSocket;
 use protocol::{Op, Value};
 
 use crate::master::Shared;
-use crate::workers::{WorkerConnection, WorkerInfo};
+use crate::workers::{RemoteError, WorkerConnection, WorkerInfo};
 
-/// How often an idle connection is checked with a `keepalive` request.
+/// How often a connection is checked with a `keepalive` request, unless the worker's
+/// `keepalive_interval` says otherwise. Much shorter than Buildbot's 3600 s: a worker whose
+/// connection died silently (a cut cable, a frozen host) holds its builds until we notice.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Longest wait for a keepalive answer; shorter intervals wait one interval.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an old connection has to prove it is alive when a duplicate arrives.
 const DUPLICATE_CHECK: Duration = Duration::from_secs(10);
 
@@ -51,20 +55,7 @@ pub async fn attach(shared: Arc<Shared>, name: String, socket: WebSocket) {
     tracing::info!(worker = %name, basedir = %info.basedir, "worker attached");
     shared.wake.notify_one();
 
-    let mut ticker = tokio::time::interval(KEEPALIVE_INTERVAL);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = closed.changed() => break,
-            _ = ticker.tick() => {
-                if conn.request(Op::Keepalive).await.is_err() {
-                    tracing::warn!(worker = %name, "worker did not answer a keepalive; dropping it");
-                    conn.shut();
-                    break;
-                }
-            }
-        }
-    }
+    keep_alive(&shared, &conn, &mut closed).await;
     conn.shut();
     let still_ours = shared.workers.with(|slots| match slots.get_mut(&name) {
         Some(slot) if slot.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)) => {
@@ -84,7 +75,56 @@ pub async fn attach(shared: Arc<Shared>, name: String, socket: WebSocket) {
         crate::events::worker(&shared, workerid, "disconnected").await;
         tracing::info!(worker = %name, "worker detached");
     }
+    conn.mark_detached();
     shared.wake.notify_one();
+}
+
+/// Sends `keepalive` every interval until the connection closes; a keepalive that is not
+/// answered within the interval (60 s at most) ends the connection, so that builds on a worker
+/// whose connection died silently end in RETRY and run elsewhere.
+async fn keep_alive(
+    shared: &Arc<Shared>,
+    conn: &Arc<WorkerConnection>,
+    closed: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    let configured = shared
+        .runtime()
+        .config
+        .workers
+        .iter()
+        .find(|w| w.name == conn.name)
+        .and_then(|w| w.keepalive_interval);
+    let interval = match configured {
+        Some(0) => {
+            let _ = closed.wait_for(|c| *c).await;
+            return;
+        }
+        Some(secs) => Duration::from_secs(secs),
+        None => KEEPALIVE_INTERVAL,
+    };
+    let timeout = interval.min(KEEPALIVE_TIMEOUT);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = closed.wait_for(|c| *c) => return,
+            _ = ticker.tick() => {}
+        }
+        let answer = match conn.send_request(Op::Keepalive).await {
+            Ok(answer) => answer,
+            Err(_) => return,
+        };
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(RemoteError::Exception(_)))) => {} // it answered: it is alive
+            Ok(_) => return,
+            Err(_) => {
+                tracing::warn!(worker = %conn.name, timeout_secs = timeout.as_secs_f64(), "worker did not answer a keepalive; dropping it");
+                return;
+            }
+        }
+    }
 }
 
 /// Checks an existing connection of the same name: a live one wins (returns false), a dead
@@ -94,6 +134,7 @@ async fn replace_duplicate(shared: &Arc<Shared>, name: &str) -> bool {
         return true;
     };
     if old.is_closed() {
+        old.wait_detached(DUPLICATE_CHECK).await;
         return true;
     }
     let probe = old.request(Op::Print {
@@ -102,7 +143,11 @@ async fn replace_duplicate(shared: &Arc<Shared>, name: &str) -> bool {
     match tokio::time::timeout(DUPLICATE_CHECK, probe).await {
         Ok(Ok(_)) => false,
         _ => {
+            tracing::info!(worker = %name, "replacing a dead connection");
             old.shut();
+            // The old attach task records the disconnection; let it finish first, so that it
+            // cannot mark the new connection disconnected in the database.
+            old.wait_detached(DUPLICATE_CHECK).await;
             true
         }
     }

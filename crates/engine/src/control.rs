@@ -1,4 +1,5 @@
-//! Control actions the web and chat call: force a build, stop a build.
+//! Control actions the web and chat call: force, stop and rebuild builds, cancel and
+//! reprioritise build requests, pause, stop and kill workers, enable schedulers.
 //!
 //! Authorization happens before these are called (in `www`); they only validate input.
 
@@ -6,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use config::SchedulerKind;
-use model::{BuildId, BuildRequestId, BuilderId, BuildsetId, Properties, Results};
+use model::{BuildId, BuildRequestId, BuilderId, BuildsetId, Properties, Results, WorkerId};
 use serde_json::Value as Json;
 
 use crate::master::Shared;
@@ -205,4 +206,233 @@ pub fn stop_build(shared: &Arc<Shared>, id: BuildId, reason: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// Why a control action other than force was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The entity does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request cannot apply (e.g. a build request that already completed).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<store::StoreError> for ControlError {
+    fn from(e: store::StoreError) -> Self {
+        ControlError::Engine(EngineError::from(e))
+    }
+}
+
+/// Rebuilds a build: a new buildset with the sourcestamps and properties of the build's
+/// buildset, reason `rebuild`, and `rebuilt_buildid` set to the first build of the chain.
+pub async fn rebuild(
+    shared: &Arc<Shared>,
+    id: BuildId,
+) -> Result<(BuildsetId, Vec<(BuilderId, BuildRequestId)>), ControlError> {
+    let store = &shared.store;
+    let missing = || ControlError::NotFound(format!("builds/{}", id.0));
+    let build = store.build_get(id).await?.ok_or_else(missing)?;
+    let request = store
+        .buildrequest_get(build.buildrequestid)
+        .await?
+        .ok_or_else(missing)?;
+    let buildset = store
+        .buildset_get(request.buildsetid)
+        .await?
+        .ok_or_else(missing)?;
+    let properties = store.buildset_properties(buildset.id).await?;
+    let sourcestamps = buildset
+        .sourcestamps
+        .iter()
+        .map(|s| store::NewSourceStamp {
+            branch: s.branch.clone(),
+            revision: s.revision.clone(),
+            repository: s.repository.clone(),
+            codebase: s.codebase.clone(),
+            project: s.project.clone(),
+            patch: None,
+        })
+        .collect();
+    let new = store::NewBuildset {
+        reason: "rebuild".to_string(),
+        external_idstring: None,
+        properties,
+        sourcestamps,
+        builders: vec![build.builderid],
+        priority: request.priority,
+        parent_buildid: None,
+        parent_relationship: None,
+        rebuilt_buildid: Some(buildset.rebuilt_buildid.unwrap_or(id)),
+        waited_for: false,
+        submitted_at: model::now(),
+    };
+    let (bsid, requests) = store.buildset_add(&new).await?;
+    crate::events::buildset(shared, bsid, "new").await;
+    for (_, brid) in &requests {
+        crate::events::buildrequest(shared, *brid, "new").await;
+    }
+    shared.wake.notify_one();
+    Ok((bsid, requests))
+}
+
+/// Cancels a build request: an unclaimed one completes CANCELLED (claimed first, so the
+/// distributor cannot take it meanwhile, as upstream does); a claimed one has its running
+/// builds stopped.
+pub async fn cancel_buildrequest(
+    shared: &Arc<Shared>,
+    id: BuildRequestId,
+    reason: &str,
+) -> Result<(), ControlError> {
+    let store = &shared.store;
+    let request = store
+        .buildrequest_get(id)
+        .await?
+        .ok_or_else(|| ControlError::NotFound(format!("buildrequests/{}", id.0)))?;
+    if request.complete {
+        return Ok(());
+    }
+    let now = model::now();
+    if store
+        .buildrequests_claim(&[id], shared.masterid, now)
+        .await?
+    {
+        let completed = store
+            .buildrequests_complete(&[id], Results::Cancelled, now)
+            .await?;
+        shared
+            .bus
+            .publish(&[format!("buildrequests/{}/cancel", id.0)], Json::Null);
+        crate::events::buildrequest(shared, id, "complete").await;
+        for bsid in completed {
+            crate::events::buildset(shared, bsid, "complete").await;
+        }
+        return Ok(());
+    }
+    let q = store::ListQuery::filtered(vec![store::FilterSpec::new(
+        "buildrequestid",
+        store::FilterOp::Eq,
+        vec![store::SqlValue::Int(id.0)],
+    )]);
+    let (builds, _) = store.builds_list(&q).await?;
+    for build in builds.iter().filter(|b| b.complete_at.is_none()) {
+        stop_build(shared, build.id, reason);
+    }
+    Ok(())
+}
+
+/// Sets a pending build request's priority.
+pub async fn set_priority(
+    shared: &Arc<Shared>,
+    id: BuildRequestId,
+    priority: i64,
+) -> Result<(), ControlError> {
+    if !shared.store.buildrequest_set_priority(id, priority).await? {
+        return Err(ControlError::NotFound(format!("buildrequests/{}", id.0)));
+    }
+    crate::events::buildrequest(shared, id, "update").await;
+    shared.wake.notify_one();
+    Ok(())
+}
+
+/// What to do to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerAction {
+    /// No new builds.
+    Pause,
+    /// Builds again.
+    Unpause,
+    /// No new builds; disconnect once the running builds finish.
+    Stop,
+    /// Disconnect now; running builds end RETRY.
+    Kill,
+}
+
+/// Applies `action` to the worker `id`, records the new state and announces it.
+pub async fn worker_action(
+    shared: &Arc<Shared>,
+    id: WorkerId,
+    action: WorkerAction,
+    reason: &str,
+) -> Result<(), ControlError> {
+    let store = &shared.store;
+    let record = store
+        .worker_get(id)
+        .await?
+        .ok_or_else(|| ControlError::NotFound(format!("workers/{}", id.0)))?;
+    let (mut paused, mut pause_reason, mut graceful) =
+        (record.paused, record.pause_reason.clone(), record.graceful);
+    match action {
+        WorkerAction::Pause => (paused, pause_reason) = (true, Some(reason.to_string())),
+        WorkerAction::Unpause => (paused, pause_reason) = (false, None),
+        WorkerAction::Stop => graceful = true,
+        WorkerAction::Kill => {}
+    }
+    // The registry first, so the distributor stops handing out builds before we return.
+    let conn = shared.workers.with(|slots| {
+        let slot = slots.get_mut(&record.name)?;
+        slot.paused = paused;
+        slot.graceful = graceful;
+        slot.conn.clone()
+    });
+    store
+        .worker_set_state(id, paused, pause_reason.as_deref(), graceful)
+        .await?;
+    crate::events::worker(shared, id, "state_updated").await;
+    match (action, conn) {
+        (WorkerAction::Kill, Some(conn)) => conn.shut(),
+        (WorkerAction::Stop, Some(conn)) => {
+            let shared = shared.clone();
+            let name = record.name.clone();
+            tokio::spawn(async move { disconnect_when_idle(shared, name, conn).await });
+        }
+        _ => {}
+    }
+    if action == WorkerAction::Unpause {
+        shared.wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Ends a gracefully stopping worker's connection once it runs no build. Ends when it did,
+/// when the worker went away by itself, or when the master stops.
+async fn disconnect_when_idle(
+    shared: Arc<Shared>,
+    name: String,
+    conn: Arc<crate::workers::WorkerConnection>,
+) {
+    loop {
+        if conn.is_closed() || shared.is_stopping() {
+            return;
+        }
+        let running = shared
+            .workers
+            .with(|slots| slots.get(&name).map(|s| s.running));
+        if running.unwrap_or(0) == 0 {
+            conn.shut();
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Enables or disables a scheduler and announces it (`schedulers/{id}/updated`).
+pub async fn scheduler_enable(
+    shared: &Arc<Shared>,
+    id: model::SchedulerId,
+    enabled: bool,
+) -> Result<(), ControlError> {
+    match shared.store.scheduler_set_enabled(id, enabled).await {
+        Ok(()) => {}
+        Err(store::StoreError::NotFound { .. }) => {
+            return Err(ControlError::NotFound(format!("schedulers/{}", id.0)))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    crate::events::scheduler(shared, id).await;
+    Ok(())
 }

@@ -83,3 +83,26 @@ pub async fn worker(shared: &Arc<Shared>, id: WorkerId, event: &str) {
             .publish(&keys::worker(w.id.0, event), data::json::worker(&w));
     }
 }
+
+/// Announces a scheduler's new state (`schedulers/{id}/updated`, with its master embedded).
+pub async fn scheduler(shared: &Arc<Shared>, id: model::SchedulerId) {
+    let q = store::ListQuery::filtered(vec![store::FilterSpec::new(
+        "schedulerid",
+        store::FilterOp::Eq,
+        vec![store::SqlValue::Int(id.0)],
+    )]);
+    let Ok((rows, _)) = shared.store.schedulers_list(&q).await else {
+        return;
+    };
+    let Some(s) = rows.first() else {
+        return;
+    };
+    let master = match s.masterid {
+        Some(m) => shared.store.master_get(m).await.ok().flatten(),
+        None => None,
+    };
+    shared.bus.publish(
+        &[format!("schedulers/{}/updated", s.id.0)],
+        data::json::scheduler(s, master.as_ref()),
+    );
+}

@@ -28,14 +28,6 @@ use std::time::Duration;
 pub use error::EngineError;
 pub use master::{database_url, Shared};
 
-/// Says once, at start, which configured status targets this version does not run yet, so
-/// that none is silently ignored.
-fn announce_inactive_targets(config: &config::MasterConfig) {
-    for target in &config.status {
-        tracing::warn!(target = %target.kind, at = %target.location, "status target is configured but not active yet in this version of signalbox");
-    }
-}
-
 /// A started master.
 pub struct Master {
     /// State shared with the web server and reporters.
@@ -87,7 +79,7 @@ impl Master {
         tasks.push(tokio::spawn(distributor::run(shared.clone())));
         tasks.push(tokio::spawn(janitor::run(shared.clone())));
         schedulers::restart(&shared);
-        announce_inactive_targets(&shared.runtime().config);
+        // Status targets are started, and the inactive ones announced, by `reporters::start`.
         tracing::info!(worker_port = %worker_addr, "master started");
         Ok(Master {
             shared,

@@ -38,6 +38,25 @@ pub async fn add_buildset(
     req: BuildsetRequest<'_>,
 ) -> Result<(BuildsetId, Vec<(BuilderId, BuildRequestId)>), EngineError> {
     let runtime = shared.runtime();
+    // A scheduler disabled through the `enable` control makes no buildsets of its own;
+    // forced and triggered builds still run (spec §8).
+    let own_initiative = runtime
+        .config
+        .schedulers
+        .iter()
+        .find(|s| s.name == req.scheduler)
+        .is_some_and(|s| {
+            !matches!(
+                s.kind,
+                SchedulerKind::Force { .. } | SchedulerKind::Triggerable
+            )
+        });
+    if own_initiative && !scheduler_enabled(shared, req.scheduler).await? {
+        return Err(EngineError::Invalid(format!(
+            "scheduler {:?} is disabled",
+            req.scheduler
+        )));
+    }
     let mut builders = Vec::new();
     for name in req.builder_names {
         match runtime.builder_ids.get(name) {
@@ -71,6 +90,17 @@ pub async fn add_buildset(
     }
     shared.wake.notify_one();
     Ok((bsid, requests))
+}
+
+/// False when the scheduler `name` was disabled through the `enable` control.
+async fn scheduler_enabled(shared: &Arc<Shared>, name: &str) -> Result<bool, EngineError> {
+    let q = store::ListQuery::filtered(vec![store::FilterSpec::new(
+        "name",
+        store::FilterOp::Eq,
+        vec![store::SqlValue::Text(name.to_string())],
+    )]);
+    let (rows, _) = shared.store.schedulers_list(&q).await?;
+    Ok(rows.first().is_none_or(|s| s.enabled))
 }
 
 /// Stops the scheduler and change-source tasks of the previous config and starts the new ones.

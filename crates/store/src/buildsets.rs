@@ -138,6 +138,39 @@ impl Store {
         Ok(props)
     }
 
+    /// The properties of several buildsets in one query (for `property=` on build requests).
+    pub async fn buildsets_properties(
+        &self,
+        ids: &[BuildsetId],
+    ) -> Result<BTreeMap<BuildsetId, Properties>, StoreError> {
+        let mut map: BTreeMap<BuildsetId, Properties> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(map);
+        }
+        let sql = format!(
+            "SELECT buildsetid, property_name, property_value FROM buildset_properties
+             WHERE buildsetid IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id.0);
+        }
+        for row in query
+            .fetch_all(&self.pool)
+            .await
+            .ctx("buildsets_properties")?
+        {
+            add_property_pair(
+                map.entry(BuildsetId(int(&row, 0)?)).or_default(),
+                text(&row, 1)?,
+                &text(&row, 2)?,
+                "buildset_properties",
+            )?;
+        }
+        Ok(map)
+    }
+
     /// The source stamps of a buildset, in insertion order.
     pub async fn buildset_sourcestamps(
         &self,

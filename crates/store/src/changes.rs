@@ -31,17 +31,25 @@ impl Store {
             patch: None,
         };
         let ssid = find_or_create_sourcestamp(&mut tx, &stamp, c.created_at).await?;
-        // `IS NOT DISTINCT FROM` is spelled `IS` in SQLite; compare NULL branches explicitly
-        // so that the query is the same on both engines.
-        let parent = sqlx::query(
-            "SELECT MAX(changeid) FROM changes
-             WHERE repository = $1 AND project = $2 AND codebase = $3
-               AND ((branch IS NULL AND $4 IS NULL) OR branch = $4)",
-        )
-        .bind(c.repository.as_str())
-        .bind(c.project.as_str())
-        .bind(c.codebase.as_str())
-        .bind(c.branch.as_deref())
+        // Two spellings, so that both engines walk the (repository, branch, project,
+        // codebase, changeid) index instead of scanning every change of the repository.
+        let parent = match c.branch.as_deref() {
+            Some(branch) => sqlx::query(
+                "SELECT MAX(changeid) FROM changes
+                 WHERE repository = $1 AND branch = $2 AND project = $3 AND codebase = $4",
+            )
+            .bind(c.repository.as_str())
+            .bind(branch)
+            .bind(c.project.as_str())
+            .bind(c.codebase.as_str()),
+            None => sqlx::query(
+                "SELECT MAX(changeid) FROM changes
+                 WHERE repository = $1 AND branch IS NULL AND project = $2 AND codebase = $3",
+            )
+            .bind(c.repository.as_str())
+            .bind(c.project.as_str())
+            .bind(c.codebase.as_str()),
+        }
         .fetch_one(&mut *tx)
         .await
         .ctx(OP)?;

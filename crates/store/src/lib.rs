@@ -15,11 +15,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod audit;
 mod builders;
 mod builds;
 mod buildsets;
 mod changes;
 mod decode;
+mod deliveries;
 mod error;
 mod horizon;
 mod identifier;
@@ -28,6 +30,9 @@ mod logs;
 mod masters;
 mod migrate;
 mod object_state;
+pub mod outbox;
+pub mod pages;
+mod priorities;
 mod records;
 mod schedulers;
 mod steps;

@@ -25,8 +25,8 @@ use crate::masters::master_record;
 use crate::steps::{step_record, STEP_COLUMNS};
 use crate::{
     placeholders, Backend, BuildRecord, BuildRequestRecord, BuilderRecord, BuildsetRecord,
-    ChangeRecord, ChangeSourceRecord, LogRecord, MasterRecord, SchedulerRecord, SourceStampRecord,
-    StepRecord, Store, WorkerRecord,
+    ChangeRecord, ChangeSourceRecord, LogRecord, MasterRecord, ProjectRecord, SchedulerRecord,
+    SourceStampRecord, StepRecord, Store, WorkerRecord,
 };
 
 /// A value in a filter.
@@ -339,6 +339,28 @@ impl Store {
                     id: model::ChangeSourceId(int(row, 0)?),
                     name: text(row, 1)?,
                     masterid: opt_int(row, 2)?.map(MasterId),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((records, total))
+    }
+
+    /// Projects matching `q`, and the total before paging.
+    pub async fn projects_list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<ProjectRecord>, i64), StoreError> {
+        let (rows, total) = self.list_rows(&PROJECTS, q).await?;
+        let records = rows
+            .iter()
+            .map(|row| {
+                Ok(ProjectRecord {
+                    id: ProjectId(int(row, 0)?),
+                    name: text(row, 1)?,
+                    slug: text(row, 2)?,
+                    description: opt_text(row, 3)?,
+                    description_format: opt_text(row, 4)?,
+                    description_html: opt_text(row, 5)?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -731,6 +753,28 @@ static CHANGESOURCES: Resource = Resource {
         col("changesourceid", "cs.id", Int),
         col("name", "cs.name", Text),
         col("masterid", "cm.masterid", Int),
+    ],
+};
+
+static PROJECTS: Resource = Resource {
+    table: "projects",
+    select: "p.id, p.name, p.slug, p.description, p.description_format, p.description_html",
+    from: "projects p",
+    id: "p.id",
+    columns: &[
+        col("projectid", "p.id", Int),
+        col("name", "p.name", Text),
+        col("slug", "p.slug", Text),
+        col("description", "p.description", Text),
+        col("description_format", "p.description_format", Text),
+        col("description_html", "p.description_html", Text),
+        // A project is active while one of its builders runs on a master (spec §7.16).
+        col(
+            "active",
+            "(CASE WHEN EXISTS (SELECT 1 FROM builders pb JOIN builder_masters pbm \
+             ON pbm.builderid = pb.id WHERE pb.projectid = p.id) THEN 1 ELSE 0 END)",
+            Bool,
+        ),
     ],
 };
 

@@ -9,17 +9,25 @@ use crate::{Backend, SchemaState, Store};
 /// SQLite migrations: (version, script), ascending.
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_initial.sql")),
-    (2, include_str!("../migrations/sqlite/0002_deliveries_outbox.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_deliveries_outbox.sql"),
+    ),
+    (3, include_str!("../migrations/sqlite/0003_audit.sql")),
 ];
 
 /// PostgreSQL migrations: (version, script), ascending; same versions as [`SQLITE`].
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
-    (2, include_str!("../migrations/postgres/0002_deliveries_outbox.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_deliveries_outbox.sql"),
+    ),
+    (3, include_str!("../migrations/postgres/0003_audit.sql")),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 impl Store {
     /// How the database's schema compares with this build's migrations.

@@ -47,6 +47,23 @@ pub struct MasterRecord {
     pub last_active: Timestamp,
 }
 
+/// A project: a group of builders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectRecord {
+    /// Row id.
+    pub id: ProjectId,
+    /// Project name.
+    pub name: String,
+    /// Identifier for URLs.
+    pub slug: String,
+    /// Free-text description.
+    pub description: Option<String>,
+    /// Format of the description (`markdown`…).
+    pub description_format: Option<String>,
+    /// Pre-rendered HTML of the description.
+    pub description_html: Option<String>,
+}
+
 /// A builder with its tags and the masters running it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuilderRecord {

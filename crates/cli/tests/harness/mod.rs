@@ -547,3 +547,178 @@ impl TestMaster {
         }
     }
 }
+
+impl TestWorker {
+    /// Creates and starts our worker against any port on 127.0.0.1 (a relay, a stock master).
+    pub fn start_at(port: u16, name: &str, password: &str) -> TestWorker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        run_ok(
+            Command::new(bin())
+                .args(["worker", "create"])
+                .arg(dir.path())
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(name)
+                .arg(password),
+        );
+        let mut w = TestWorker { dir, child: None };
+        w.spawn();
+        w
+    }
+}
+
+/// Which worker implementation a test runs.
+#[derive(Clone, Debug)]
+pub enum WorkerKind {
+    /// `signalbox worker`.
+    Ours,
+    /// The stock `buildbot-worker` at this path.
+    Stock(PathBuf),
+}
+
+/// Our worker always; the stock worker too when `scripts/test` installed it.
+pub fn worker_kinds() -> Vec<WorkerKind> {
+    let mut kinds = vec![WorkerKind::Ours];
+    if let Some(exe) = stock_worker_bin() {
+        kinds.push(WorkerKind::Stock(exe));
+    }
+    kinds
+}
+
+/// A running worker of either kind.
+pub enum AnyWorker {
+    Ours(TestWorker),
+    Stock(StockWorker),
+}
+
+impl AnyWorker {
+    /// Starts a worker of `kind` that connects to 127.0.0.1:`port`.
+    pub fn start_at(kind: &WorkerKind, port: u16, name: &str, password: &str) -> AnyWorker {
+        match kind {
+            WorkerKind::Ours => AnyWorker::Ours(TestWorker::start_at(port, name, password)),
+            WorkerKind::Stock(exe) => {
+                AnyWorker::Stock(StockWorker::start_at(exe, port, name, password))
+            }
+        }
+    }
+
+    /// Its base directory (what the master sees as `basedir`).
+    pub fn basedir(&self) -> PathBuf {
+        match self {
+            AnyWorker::Ours(w) => w.dir.path().to_path_buf(),
+            AnyWorker::Stock(w) => w.basedir(),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        match self {
+            AnyWorker::Ours(w) => w.log(),
+            AnyWorker::Stock(w) => w.log(),
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        match self {
+            AnyWorker::Ours(w) => w.kill9(),
+            AnyWorker::Stock(w) => w.kill9(),
+        }
+    }
+}
+
+/// A TCP relay on 127.0.0.1 between workers and a master. [`Relay::cut`] makes it a black hole:
+/// sockets stay open but nothing more is forwarded, as when a cable is cut, so only the
+/// master's keepalive can tell that the peer is gone.
+pub struct Relay {
+    pub port: u16,
+    state: std::sync::Arc<RelayState>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    cut: std::sync::atomic::AtomicBool,
+    closing: std::sync::atomic::AtomicBool,
+    sockets: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+impl Relay {
+    /// Starts relaying connections on a fresh port to 127.0.0.1:`target`.
+    pub fn start(target: u16) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let port = listener.local_addr().expect("relay addr").port();
+        let state = std::sync::Arc::new(RelayState::default());
+        let accept_state = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if accept_state.closing.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let keep = |s: &std::net::TcpStream| s.try_clone().expect("clone socket");
+                {
+                    let mut sockets = accept_state.sockets.lock().expect("relay lock");
+                    sockets.push(keep(&client));
+                    sockets.push(keep(&upstream));
+                }
+                for (from, to) in [(keep(&client), keep(&upstream)), (upstream, client)] {
+                    let state = accept_state.clone();
+                    std::thread::spawn(move || pump(from, to, &state));
+                }
+            }
+        });
+        Relay { port, state }
+    }
+
+    /// Stops forwarding, keeping every socket open.
+    pub fn cut(&self) {
+        self.state
+            .cut
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, state: &RelayState) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if state.cut.load(Ordering::SeqCst) {
+            continue; // swallowed, like packets into a cut cable
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    if !state.cut.load(Ordering::SeqCst) {
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        self.state.closing.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        for s in self.state.sockets.lock().expect("relay lock").drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Pids of processes whose command line contains `needle` (via `pgrep -f`).
+pub fn pids_matching(needle: &str) -> Vec<u32> {
+    let out = Command::new("pgrep")
+        .args(["-f", needle])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}

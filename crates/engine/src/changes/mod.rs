@@ -6,7 +6,8 @@
 mod git;
 mod svn;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use config::ChangeSourceConfig;
@@ -37,18 +38,49 @@ pub fn spawn_all(shared: &Arc<Shared>, handles: &mut Vec<tokio::task::JoinHandle
     }
 }
 
-/// Polls every git change source now (the `poller` change hook uses this).
-pub async fn poll_now(shared: &Arc<Shared>) {
-    let runtime = shared.runtime();
-    for source in &runtime.config.change_sources {
-        if let Err(e) = poll(shared, source).await {
-            tracing::warn!(error = %e, "poll failed");
-        }
+/// The name a change source answers to: its repository URL, as Buildbot names pollers
+/// (the `poller` change hook's `poller=` argument).
+pub fn source_name(source: &ChangeSourceConfig) -> &str {
+    match source {
+        ChangeSourceConfig::Git { repourl, .. } => repourl,
+        ChangeSourceConfig::Svn { svnurl, .. } => svnurl,
     }
 }
 
-/// One poll of any polling change source.
+/// Polls now the change sources named in `only` ([`source_name`]), or every one when
+/// `None`; the `poller` change hook uses this. Returns how many sources were polled.
+pub async fn poll_now(shared: &Arc<Shared>, only: Option<&[String]>) -> usize {
+    let runtime = shared.runtime();
+    let mut polled = 0;
+    for source in &runtime.config.change_sources {
+        let name = source_name(source);
+        if only.is_some_and(|names| !names.iter().any(|n| n == name)) {
+            continue;
+        }
+        polled += 1;
+        if let Err(e) = poll(shared, source).await {
+            tracing::warn!(source = %name, error = %e, "poll failed");
+        }
+    }
+    polled
+}
+
+/// One poll lock per source name. A hook-triggered poll and the periodic one must not run
+/// the same source at once: both would read the same last revision and record the new
+/// commits twice. The lock is a tokio mutex because it is held across the poll's awaits.
+static POLL_LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+/// One poll of any polling change source, never two of the same source at once.
 async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> Result<(), String> {
+    let lock = {
+        let mut locks = POLL_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        locks
+            .entry(source_name(source).to_string())
+            .or_default()
+            .clone()
+    };
+    let _polling = lock.lock().await;
     match source {
         ChangeSourceConfig::Git { .. } => git::poll(shared, source).await,
         ChangeSourceConfig::Svn { .. } => svn::poll(shared, source).await,

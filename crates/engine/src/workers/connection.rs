@@ -5,6 +5,10 @@
 //! worker's `update` and `complete` arrive before the `start_command` response (spec §6.1).
 //! Updates are handed to the command's bounded channel before they are acknowledged, so a
 //! worker that streams faster than we store is slowed down by TCP instead of filling memory.
+//!
+//! A connection's memory is bounded whatever the peer sends: frames are at most [`MAX_FRAME`]
+//! bytes, frames queued for commands hold at most [`IN_FLIGHT_BYTES`] between them, and a peer
+//! that sends [`MAX_BAD_FRAMES`] frames we cannot use is dropped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,12 +18,18 @@ use std::time::Duration;
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures::{SinkExt, StreamExt};
 use protocol::{Message, Op, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 /// Largest frame we accept from a worker.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Updates buffered per command before we stop reading the socket.
 const COMMAND_QUEUE: usize = 64;
+/// Bytes of received frames that may wait in command queues, per connection. Past this the
+/// reader waits, so a worker that streams faster than we store is slowed down by TCP.
+pub const IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
+/// Malformed frames, unknown ops and stray responses a connection may send before it is
+/// dropped. The stock worker never sends any.
+pub const MAX_BAD_FRAMES: u32 = 100;
 /// How long a request to the worker may go unanswered.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -50,7 +60,19 @@ pub enum RemoteError {
     Timeout,
 }
 
+/// Why a worker's request was refused.
+enum Refusal {
+    /// The request makes no sense (unknown op or command): it counts toward [`MAX_BAD_FRAMES`].
+    Bad(String),
+    /// A transfer failed on our side (a file we cannot write…): the worker's command fails.
+    Failed(String),
+}
+
 type Pending = HashMap<i64, oneshot::Sender<Result<Value, RemoteError>>>;
+
+/// An event on its way to a command, with the share of [`IN_FLIGHT_BYTES`] it holds until the
+/// command takes it.
+type Queued = (CommandEvent, Option<OwnedSemaphorePermit>);
 
 /// A live connection to one worker. Cheap to share.
 pub struct WorkerConnection {
@@ -58,10 +80,13 @@ pub struct WorkerConnection {
     pub name: String,
     out: mpsc::Sender<Vec<u8>>,
     pending: Mutex<Pending>,
-    commands: Mutex<HashMap<String, mpsc::Sender<CommandEvent>>>,
+    commands: Mutex<HashMap<String, mpsc::Sender<Queued>>>,
     next_seq: AtomicI64,
     next_command: AtomicU64,
-    closed: tokio::sync::watch::Sender<bool>,
+    closed: watch::Sender<bool>,
+    detached: watch::Sender<bool>,
+    in_flight: Arc<Semaphore>,
+    bad_frames: std::sync::atomic::AtomicU32,
 }
 
 impl WorkerConnection {
@@ -72,7 +97,7 @@ impl WorkerConnection {
         socket: WebSocket,
     ) -> (Arc<WorkerConnection>, tokio::sync::watch::Receiver<bool>) {
         let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
-        let (closed, closed_rx) = tokio::sync::watch::channel(false);
+        let (closed, closed_rx) = watch::channel(false);
         let conn = Arc::new(WorkerConnection {
             name,
             out: out_tx,
@@ -81,6 +106,9 @@ impl WorkerConnection {
             next_seq: AtomicI64::new(0),
             next_command: AtomicU64::new(0),
             closed,
+            detached: watch::channel(false).0,
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT_BYTES)),
+            bad_frames: std::sync::atomic::AtomicU32::new(0),
         });
         let (mut sink, mut stream) = socket.split();
         let writer_conn = conn.clone();
@@ -101,15 +129,40 @@ impl WorkerConnection {
             writer_conn.shut();
         });
         let reader_conn = conn.clone();
+        let mut reader_closed = closed_rx.clone();
         tokio::spawn(async move {
-            while let Some(frame) = stream.next().await {
-                let bytes = match frame {
-                    Ok(WsMessage::Binary(b)) => b,
-                    Ok(WsMessage::Close(_)) | Err(_) => break,
-                    Ok(_) => continue, // text and ping frames carry no protocol messages
+            loop {
+                // A peer that went silent without closing (a cut cable) never ends the stream;
+                // `shut` (a keepalive timeout) must end the reader too, to free the socket.
+                let frame = tokio::select! {
+                    frame = stream.next() => frame,
+                    _ = reader_closed.wait_for(|closed| *closed) => break,
                 };
-                if let Err(e) = reader_conn.handle_frame(&bytes).await {
-                    tracing::warn!(worker = %reader_conn.name, error = %e, "bad message from worker");
+                let bytes = match frame {
+                    Some(Ok(WsMessage::Binary(b))) => b,
+                    None | Some(Ok(WsMessage::Close(_))) => break,
+                    Some(Err(e)) => {
+                        tracing::info!(worker = %reader_conn.name, error = %e, "worker connection failed");
+                        break;
+                    }
+                    Some(Ok(_)) => continue, // text and ping frames carry no protocol messages
+                };
+                // The permit is this frame's share of the in-flight budget; it is released when
+                // the frame is handled, or when a command takes the event it became.
+                let size = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
+                let Ok(permit) = reader_conn.in_flight.clone().acquire_many_owned(size).await
+                else {
+                    break;
+                };
+                if let Err(e) = reader_conn.handle_frame(&bytes, permit).await {
+                    let bad = reader_conn.bad_frames.fetch_add(1, Ordering::Relaxed) + 1;
+                    if bad <= 10 {
+                        tracing::warn!(worker = %reader_conn.name, error = %e, "bad message from worker");
+                    }
+                    if bad >= MAX_BAD_FRAMES {
+                        tracing::warn!(worker = %reader_conn.name, bad, "dropping a worker that sends bad messages");
+                        break;
+                    }
                 }
             }
             reader_conn.shut();
@@ -120,6 +173,18 @@ impl WorkerConnection {
     /// True once the connection has ended.
     pub fn is_closed(&self) -> bool {
         *self.closed.borrow()
+    }
+
+    /// Marks the end of the attach task's cleanup (the slot and the database no longer name
+    /// this connection), so that a replacing connection may take over.
+    pub fn mark_detached(&self) {
+        self.detached.send_replace(true);
+    }
+
+    /// Waits until [`WorkerConnection::mark_detached`], at most `within`.
+    pub async fn wait_detached(&self, within: Duration) {
+        let mut detached = self.detached.subscribe();
+        let _ = tokio::time::timeout(within, detached.wait_for(|d| *d)).await;
     }
 
     /// Ends the connection: fails every pending request and every running command.
@@ -133,12 +198,22 @@ impl WorkerConnection {
         let commands: HashMap<_, _> =
             std::mem::take(&mut *self.commands.lock().expect("commands lock poisoned"));
         for (_, tx) in commands {
-            let _ = tx.try_send(CommandEvent::Lost);
+            let _ = tx.try_send((CommandEvent::Lost, None));
         }
     }
 
-    async fn handle_frame(&self, bytes: &[u8]) -> Result<(), String> {
-        let msg = protocol::decode(bytes).map_err(|e| e.to_string())?;
+    /// Handles one frame; an error means the frame was of no use (it counts as bad).
+    async fn handle_frame(&self, bytes: &[u8], permit: OwnedSemaphorePermit) -> Result<(), String> {
+        let msg = match protocol::decode(bytes) {
+            Ok(msg) => msg,
+            Err(e) => {
+                // A request whose keys are wrong still gets its answer, as the stock sides do.
+                if let Some(seq) = e.request_seq() {
+                    self.respond(seq, Err(e.to_string())).await;
+                }
+                return Err(e.to_string());
+            }
+        };
         match msg {
             Message::Response {
                 seq,
@@ -161,15 +236,24 @@ impl WorkerConnection {
                 let _ = tx.send(answer);
                 Ok(())
             }
-            Message::Request { seq, op } => {
-                let answer = self.handle_request(op).await;
-                self.respond(seq, answer).await;
-                Ok(())
-            }
+            Message::Request { seq, op } => match self.handle_request(op, permit).await {
+                Ok(result) => {
+                    self.respond(seq, Ok(result)).await;
+                    Ok(())
+                }
+                Err(Refusal::Failed(text)) => {
+                    self.respond(seq, Err(text)).await;
+                    Ok(())
+                }
+                Err(Refusal::Bad(text)) => {
+                    self.respond(seq, Err(text.clone())).await;
+                    Err(text)
+                }
+            },
         }
     }
 
-    async fn handle_request(&self, op: Op) -> Result<Value, String> {
+    async fn handle_request(&self, op: Op, permit: OwnedSemaphorePermit) -> Result<Value, Refusal> {
         let command_id = match &op {
             Op::Update { command_id, .. }
             | Op::Complete { command_id, .. }
@@ -180,8 +264,15 @@ impl WorkerConnection {
             | Op::UploadDirectoryUnpack { command_id }
             | Op::ReadFile { command_id, .. }
             | Op::ReadFileClose { command_id } => command_id.clone(),
-            Op::Unknown { op, .. } => return Err(format!("Command {op} does not exist.")),
-            other => return Err(format!("Command {} does not exist.", op_name(other))),
+            Op::Unknown { op, .. } => {
+                return Err(Refusal::Bad(format!("Command {op} does not exist.")))
+            }
+            other => {
+                return Err(Refusal::Bad(format!(
+                    "Command {} does not exist.",
+                    op_name(other)
+                )))
+            }
         };
         let tx = self
             .commands
@@ -190,11 +281,11 @@ impl WorkerConnection {
             .get(&command_id)
             .cloned();
         let Some(tx) = tx else {
-            return Err("'unknown \"command_id\"'".to_string());
+            return Err(Refusal::Bad("'unknown \"command_id\"'".to_string()));
         };
         match op {
             Op::Update { updates, .. } => {
-                let _ = tx.send(CommandEvent::Update(updates)).await;
+                let _ = tx.send((CommandEvent::Update(updates), Some(permit))).await;
                 Ok(Value::Nil)
             }
             Op::Complete { failure, .. } => {
@@ -202,21 +293,22 @@ impl WorkerConnection {
                     .lock()
                     .expect("commands lock poisoned")
                     .remove(&command_id);
-                let _ = tx.send(CommandEvent::Complete(failure)).await;
+                let _ = tx.send((CommandEvent::Complete(failure), None)).await;
                 Ok(Value::Nil)
             }
             transfer => {
                 let (reply_tx, reply_rx) = oneshot::channel();
                 if tx
-                    .send(CommandEvent::Transfer(transfer, reply_tx))
+                    .send((CommandEvent::Transfer(transfer, reply_tx), Some(permit)))
                     .await
                     .is_err()
                 {
-                    return Err("command is no longer running".to_string());
+                    return Err(Refusal::Failed("command is no longer running".to_string()));
                 }
                 reply_rx
                     .await
                     .unwrap_or_else(|_| Err("command is no longer running".to_string()))
+                    .map_err(Refusal::Failed)
             }
         }
     }
@@ -334,7 +426,7 @@ pub struct RunningCommand {
     /// The `command_id`.
     pub id: String,
     /// Updates, transfers and completion.
-    pub events: mpsc::Receiver<CommandEvent>,
+    events: mpsc::Receiver<Queued>,
     /// The answer to `start_command`, until it has been seen.
     pub started: Option<oneshot::Receiver<Result<Value, RemoteError>>>,
 }
@@ -354,9 +446,15 @@ impl RunningCommand {
                             Ok(Err(e)) => return CommandEvent::Complete(Some(e.to_string())),
                         }
                     }
-                    event = self.events.recv() => return event.unwrap_or(CommandEvent::Lost),
+                    event = self.events.recv() => return event.map_or(CommandEvent::Lost, |(e, _)| e),
                 },
-                None => return self.events.recv().await.unwrap_or(CommandEvent::Lost),
+                None => {
+                    return self
+                        .events
+                        .recv()
+                        .await
+                        .map_or(CommandEvent::Lost, |(e, _)| e)
+                }
             }
         }
     }

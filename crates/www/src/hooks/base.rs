@@ -62,7 +62,7 @@ pub fn parse(request: &HookRequest, _options: &Value) -> Result<Vec<store::NewCh
         }
     };
     let when = match text("when_timestamp")?.or(text("when")?) {
-        None => model::now(),
+        None => request.received_at,
         Some(s) => s.trim().parse::<f64>().map(|f| f as i64).map_err(|_| {
             HookError::BadPayload("field 'when' must be a number of seconds".into())
         })?,
@@ -108,7 +108,7 @@ pub fn parse(request: &HookRequest, _options: &Value) -> Result<Vec<store::NewCh
         project: text("project")?.unwrap_or_default(),
         files,
         properties,
-        created_at: model::now(),
+        created_at: request.received_at,
     }])
 }
 

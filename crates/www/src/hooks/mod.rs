@@ -1,21 +1,49 @@
 //! Change hooks: `/change_hook/DIALECT` turns a forge's or a script's request into changes.
 //!
 //! Hooks are off unless `change_hook_dialects` enables a dialect. Before any dialect sees a
-//! request, this module caps the body size and checks `change_hook_auth` (Basic auth,
-//! compared in constant time). Each dialect is one pure function from a request to changes;
-//! the changes are recorded before the answer, so a crash after a 200 loses nothing.
+//! request, this module caps the body size, checks `change_hook_auth` (Basic auth, compared
+//! in constant time) and the forge's signature ([`signature`]). Each dialect is then one pure
+//! function from a request to changes; `?project=` and `?codebase=` apply to all of them. The
+//! changes are recorded before the answer, so a crash after a 200 loses nothing, and a
+//! forge's delivery id (`X-GitHub-Delivery`…) is accepted once.
+//!
+//! ```
+//! # use axum::http::{HeaderMap, Method};
+//! # use www::hooks::{parse, Dialect, HookRequest};
+//! let request = HookRequest::from_parts(
+//!     Method::POST,
+//!     HeaderMap::new(),
+//!     "author=alice&revision=1a2b&branch=main",
+//!     Default::default(),
+//!     1_700_000_000,
+//! );
+//! let changes = parse(Dialect::Base, &request, &serde_json::json!({})).unwrap();
+//! assert_eq!(changes[0].author, "alice");
+//! ```
 
-mod base;
+pub mod base;
+pub mod bitbucket;
+mod fields;
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
+pub mod gitorious;
+pub mod googlecode;
+pub mod poller;
+pub mod signature;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{LazyLock, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use base64::Engine as _;
+use serde_json::Value;
+use store::NewChange;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
@@ -25,10 +53,50 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Routes under `/change_hook`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/change_hook/{dialect}", any(hook))
+    Router::new()
+        .route("/change_hook/{dialect}", any(hook))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-/// A request as a dialect sees it: already authenticated and size-checked.
+/// The change hook dialects, named as in `change_hook_dialects`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `base`: contrib's `post_build_request` and `signalbox sendchange`.
+    Base,
+    /// `github`: GitHub webhooks.
+    GitHub,
+    /// `gitlab`: GitLab webhooks.
+    GitLab,
+    /// `bitbucket`: the Bitbucket POST service, Cloud and Server webhooks.
+    Bitbucket,
+    /// `googlecode`: Google Code's post-commit hook.
+    GoogleCode,
+    /// `gitorious`: Gitorious web hooks.
+    Gitorious,
+    /// `poller`: triggers polling change sources.
+    Poller,
+    /// `gitea` (also `forgejo`): Gitea and Forgejo webhooks.
+    Gitea,
+}
+
+impl Dialect {
+    /// The dialect of `/change_hook/NAME`.
+    pub fn from_name(name: &str) -> Option<Dialect> {
+        Some(match name {
+            "base" => Dialect::Base,
+            "github" => Dialect::GitHub,
+            "gitlab" => Dialect::GitLab,
+            "bitbucket" => Dialect::Bitbucket,
+            "googlecode" => Dialect::GoogleCode,
+            "gitorious" => Dialect::Gitorious,
+            "poller" => Dialect::Poller,
+            "gitea" | "forgejo" => Dialect::Gitea,
+            _ => return None,
+        })
+    }
+}
+
+/// A request as a dialect sees it: size-checked, authenticated, its query and form decoded.
 pub struct HookRequest {
     /// HTTP method.
     pub method: Method,
@@ -36,11 +104,36 @@ pub struct HookRequest {
     pub headers: HeaderMap,
     /// Query and (for forms) body parameters, in order; names may repeat.
     pub args: Vec<(String, String)>,
-    /// The raw body.
+    /// The raw body, exactly as signed.
     pub body: Bytes,
+    /// When the master received it: the `when` of changes whose payload has no time.
+    pub received_at: model::Timestamp,
 }
 
 impl HookRequest {
+    /// Builds a request from its parts, decoding `query` and a form-urlencoded body.
+    pub fn from_parts(
+        method: Method,
+        headers: HeaderMap,
+        query: &str,
+        body: Bytes,
+        received_at: model::Timestamp,
+    ) -> HookRequest {
+        let mut args: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        if content_type(&headers).starts_with("application/x-www-form-urlencoded") {
+            args.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        HookRequest {
+            method,
+            headers,
+            args,
+            body,
+            received_at,
+        }
+    }
+
     /// The first value of parameter `name`.
     pub fn arg(&self, name: &str) -> Option<&str> {
         self.args
@@ -49,29 +142,113 @@ impl HookRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of parameter `name`, in order.
+    pub fn args_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.args
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// True when the body is JSON.
     pub fn is_json(&self) -> bool {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("application/json"))
+        content_type(&self.headers).starts_with("application/json")
+    }
+
+    /// True when the body is a form.
+    pub fn is_form(&self) -> bool {
+        content_type(&self.headers).starts_with("application/x-www-form-urlencoded")
+    }
+
+    /// Header `name` as text, `None` when missing or not text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
-/// Why a hook request was refused: always a 4xx with a one-line reason.
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Why a hook request was refused: always a 4xx with a one-line reason, except
+/// [`HookError::Options`], a mistake in `master.cfg`.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    /// The payload is malformed or of the wrong type.
+    /// The payload is malformed or of the wrong type (400).
     #[error("{0}")]
     BadPayload(String),
-    /// The request is not authentic.
+    /// The request is not authentic, or the dialect forbids what it asks (403).
     #[error("{0}")]
     Unauthorized(String),
+    /// The dialect's options in `change_hook_dialects` are wrong (500, logged).
+    #[error("change hook options: {0}")]
+    Options(String),
+}
+
+/// Checks the signature `dialect` requires, then turns `request` into changes. Pure: the
+/// `poller` dialect has no changes (its requests go to [`poller::select`]).
+pub fn parse(
+    dialect: Dialect,
+    request: &HookRequest,
+    options: &Value,
+) -> Result<Vec<NewChange>, HookError> {
+    signature::verify(dialect, request, options)?;
+    match dialect {
+        Dialect::Base => base::parse(request, options),
+        Dialect::GitHub => github::parse(request, options),
+        Dialect::GitLab => gitlab::parse(request, options),
+        Dialect::Bitbucket => bitbucket::parse(request, options),
+        Dialect::GoogleCode => googlecode::parse(request, options),
+        Dialect::Gitorious => gitorious::parse(request, options),
+        Dialect::Gitea => gitea::parse(request, options),
+        Dialect::Poller => Ok(Vec::new()),
+    }
+}
+
+/// The forge's id of this delivery, the same when the forge sends it again.
+fn delivery_id(dialect: Dialect, request: &HookRequest) -> Result<Option<String>, HookError> {
+    let names: &[&str] = match dialect {
+        Dialect::GitHub => &["x-github-delivery"],
+        Dialect::Gitea => &["x-gitea-delivery", "x-forgejo-delivery"],
+        Dialect::GitLab => &["idempotency-key"],
+        _ => &[],
+    };
+    let Some(value) = names.iter().find_map(|name| request.headers.get(*name)) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(id) if !id.trim().is_empty() && id.len() <= 200 => Ok(Some(id.trim().to_string())),
+        _ => Err(HookError::BadPayload("malformed delivery id header".into())),
+    }
+}
+
+/// Deliveries being recorded right now, so that two copies arriving together are not both
+/// recorded before either is marked as seen. Held only between two `.await`s, never across.
+static IN_FLIGHT: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+
+/// Removes its delivery from [`IN_FLIGHT`] when dropped.
+struct InFlight(String);
+
+impl InFlight {
+    fn claim(key: String) -> Option<InFlight> {
+        let mut set = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(key.clone()).then_some(InFlight(key))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut set = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        set.remove(&self.0);
+    }
 }
 
 async fn hook(
     State(state): State<AppState>,
-    Path(dialect): Path<String>,
+    Path(name): Path<String>,
     RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
@@ -79,97 +256,164 @@ async fn hook(
 ) -> Response {
     let runtime = state.shared.runtime();
     let www = &runtime.config.www;
-    let Some(options) = www.change_hook_dialects.get(&dialect) else {
+    let Some(options) = www.change_hook_dialects.get(&name) else {
         return refuse(
             StatusCode::NOT_FOUND,
-            &format!("change hook dialect '{dialect}' is not enabled"),
+            &format!("change hook dialect '{name}' is not enabled"),
+        );
+    };
+    let Some(dialect) = Dialect::from_name(&name) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            &format!("change hook dialect '{name}' does not exist"),
         );
     };
     if body.len() > MAX_BODY {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
     }
     if !www.change_hook_auth.is_empty() {
-        match check_auth(&state, &www.change_hook_auth, &headers) {
-            Ok(()) => {}
-            Err(reason) => {
-                let mut r = refuse(StatusCode::UNAUTHORIZED, &reason);
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Basic realm=\"change_hook\""),
-                );
-                return r;
-            }
+        if let Err(reason) = check_auth(&state, &www.change_hook_auth, &headers) {
+            let mut response = refuse(StatusCode::UNAUTHORIZED, &reason);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"change_hook\""),
+            );
+            return response;
         }
     }
-    let mut args: Vec<(String, String)> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        args.extend(form_urlencoded::parse(&body).into_owned());
-    }
-    let request = HookRequest {
+    let request = HookRequest::from_parts(
         method,
         headers,
-        args,
+        query.as_deref().unwrap_or(""),
         body,
-    };
-    let parsed = match dialect.as_str() {
-        "base" => base::parse(&request, options),
-        other => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                &format!("change hook dialect '{other}' is not supported yet"),
-            )
-        }
-    };
-    let mut changes = match parsed {
+        model::now(),
+    );
+    if dialect == Dialect::Poller {
+        let names: Vec<String> = runtime
+            .config
+            .change_sources
+            .iter()
+            .map(|source| engine::changes::source_name(source).to_string())
+            .collect();
+        return match poller::select(&request, options, &names) {
+            Ok(selected) => {
+                let n = selected.len();
+                // Polls can take minutes (a slow fetch); the answer does not wait for them.
+                // The task ends when the polls end, each bounded by the VCS command timeout.
+                let shared = state.shared.clone();
+                tokio::spawn(async move {
+                    engine::changes::poll_now(&shared, Some(&selected)).await;
+                });
+                tracing::info!(dialect = %name, pollers = n, "change hook triggered polling");
+                answer(&format!("polling {n} change source(s)"))
+            }
+            Err(e) => refuse_for(&name, e),
+        };
+    }
+    let mut changes = match parse(dialect, &request, options) {
         Ok(changes) => changes,
-        Err(HookError::BadPayload(reason)) => return refuse(StatusCode::BAD_REQUEST, &reason),
-        Err(HookError::Unauthorized(reason)) => return refuse(StatusCode::FORBIDDEN, &reason),
+        Err(e) => return refuse_for(&name, e),
     };
-    // `?project=` and `?codebase=` apply to every dialect.
     for change in &mut changes {
-        if let Some(p) = request.arg("project").filter(|p| !p.is_empty()) {
-            change.project = p.to_string();
+        if let Some(project) = request.arg("project").filter(|p| !p.is_empty()) {
+            change.project = project.to_string();
         }
-        if let Some(c) = request.arg("codebase").filter(|c| !c.is_empty()) {
-            change.codebase = c.to_string();
+        if let Some(codebase) = request.arg("codebase").filter(|c| !c.is_empty()) {
+            change.codebase = codebase.to_string();
         }
     }
+    let delivery = match delivery_id(dialect, &request) {
+        Ok(delivery) => delivery,
+        Err(e) => return refuse_for(&name, e),
+    };
+    // A delivery with no change needs no dedup: accepting it twice records nothing twice.
+    let _claim = match delivery.as_deref().filter(|_| !changes.is_empty()) {
+        None => None,
+        Some(id) => {
+            let replay = || {
+                refuse(
+                    StatusCode::CONFLICT,
+                    &format!("delivery {id} was already accepted"),
+                )
+            };
+            let Some(claim) = InFlight::claim(format!("{name}\u{0}{id}")) else {
+                return replay();
+            };
+            match state.shared.store.webhook_delivery_seen(&name, id).await {
+                Ok(false) => {}
+                Ok(true) => return replay(),
+                Err(e) => return internal(&name, "could not check the delivery id", &e),
+            }
+            Some(claim)
+        }
+    };
     let mut ids = Vec::new();
     for change in &changes {
         match engine::changes::add_change(&state.shared, change).await {
             Ok(id) => ids.push(id.0),
-            Err(e) => {
-                tracing::error!(dialect = %dialect, error = %e, "could not record change from hook");
-                return refuse(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "could not record the change",
-                );
+            Err(e) => return internal(&name, "could not record the change", &e),
+        }
+    }
+    // Marked after the changes: a crash in between may let a redelivery record them again,
+    // which is better than a delivery marked as seen whose changes were lost.
+    if let Some(id) = &delivery {
+        if !ids.is_empty() {
+            let now = request.received_at;
+            if let Err(e) = state
+                .shared
+                .store
+                .webhook_delivery_record(&name, id, now)
+                .await
+            {
+                return internal(&name, "could not record the delivery id", &e);
             }
         }
     }
-    tracing::info!(dialect = %dialect, changes = ids.len(), "change hook accepted");
+    tracing::info!(dialect = %name, changes = ids.len(), "change hook accepted");
+    answer(&format!("{} change(s) recorded", ids.len()))
+}
+
+fn answer(text: &str) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{} change(s) recorded\n", ids.len()),
+        format!("{text}\n"),
     )
         .into_response()
 }
 
 fn refuse(status: StatusCode, reason: &str) -> Response {
+    // A reason quotes the request; keep it to one line whatever was sent.
+    let line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{reason}\n"),
+        format!("{line}\n"),
     )
         .into_response()
+}
+
+fn refuse_for(dialect: &str, error: HookError) -> Response {
+    match error {
+        HookError::BadPayload(reason) => refuse(StatusCode::BAD_REQUEST, &reason),
+        HookError::Unauthorized(reason) => refuse(StatusCode::FORBIDDEN, &reason),
+        HookError::Options(reason) => {
+            tracing::error!(dialect = %dialect, error = %reason, "change hook misconfigured");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "change hook misconfigured; see the master log",
+            )
+        }
+    }
+}
+
+fn internal(dialect: &str, what: &str, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(dialect = %dialect, error = %error, "{what}");
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, what)
 }
 
 /// Checks Basic credentials against every `file:` entry of `change_hook_auth`.
@@ -219,5 +463,68 @@ fn check_auth(state: &AppState, entries: &[String], headers: &HeaderMap) -> Resu
         Ok(())
     } else {
         Err("wrong user or password".to_string())
+    }
+}
+
+/// Test support shared by the dialects' tests: requests and a readable dump of changes.
+#[cfg(test)]
+pub(crate) mod testing {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+    use store::NewChange;
+
+    use super::HookRequest;
+
+    /// The time every test request is received at.
+    pub const NOW: model::Timestamp = 1_700_000_000;
+
+    /// A POST with `headers` and `body`.
+    pub fn request(headers: &[(&str, &str)], query: &str, body: &[u8]) -> HookRequest {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("test header name"),
+                HeaderValue::from_str(value).expect("test header value"),
+            );
+        }
+        HookRequest::from_parts(Method::POST, map, query, body.to_vec().into(), NOW)
+    }
+
+    /// One block per change, one line per field, empty fields left out.
+    pub fn describe(changes: &[NewChange]) -> String {
+        let mut out = String::new();
+        for change in changes {
+            let mut line = |name: &str, value: &str| {
+                if !value.is_empty() {
+                    out.push_str(&format!("{name}: {value}\n"));
+                }
+            };
+            line("author", &change.author);
+            line("committer", change.committer.as_deref().unwrap_or(""));
+            line("revision", change.revision.as_deref().unwrap_or(""));
+            line("branch", change.branch.as_deref().unwrap_or(""));
+            line("files", &change.files.join(" "));
+            line("comments", &change.comments.replace('\n', "\\n"));
+            line("repository", &change.repository);
+            line("project", &change.project);
+            line("codebase", &change.codebase);
+            line("category", change.category.as_deref().unwrap_or(""));
+            line("revlink", change.revlink.as_deref().unwrap_or(""));
+            let when = match change.when_timestamp {
+                NOW => "[received]".to_string(),
+                t => t.to_string(),
+            };
+            line("when", &when);
+            let properties: Vec<String> = change
+                .properties
+                .iter()
+                .map(|(name, value, _)| match value {
+                    serde_json::Value::String(text) => format!("{name}={text}"),
+                    other => format!("{name}={other}"),
+                })
+                .collect();
+            line("properties", &properties.join(" "));
+            out.push_str("--\n");
+        }
+        out
     }
 }

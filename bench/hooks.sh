@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Signed GitHub push deliveries per second, accepted and stored, on SQLite and PostgreSQL
+# (and, with --with-buildbot, Buildbot 4.3.0 on SQLite with the same payload).
+#
+#   bench/hooks.sh                        # Signalbox on SQLite, and PostgreSQL if reachable
+#   bench/hooks.sh --with-buildbot        # also Buildbot 4.3.0 (venv /tmp/bbvenv, see below)
+#   HOOKS_N=2000 HOOKS_CONC=8 bench/hooks.sh
+#
+# Client: python3 standard library, HOOKS_CONC threads (default 8), each on one keep-alive
+# connection, posting HOOKS_N (default 5000) deliveries of the real `push` example of
+# @octokit/webhooks-examples (crates/www/tests/fixtures/github/push-branch.json), each with
+# its own commit id and X-GitHub-Delivery, signed with X-Hub-Signature-256 and (for
+# Buildbot, which checks only that) X-Hub-Signature. Counted: answers 200 and changes found
+# in the database afterwards (REST meta.total for Signalbox, the changes table for
+# Buildbot). PostgreSQL: SIGNALBOX_TEST_PG_ADMIN_URL (scripts/test exports it; default
+# postgresql://signalbox:signalbox@127.0.0.1:5432/postgres), a fresh database per run.
+# Results: bench/results/hooks.json and bench/results/hooks.md.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+N="${HOOKS_N:-5000}"
+CONC="${HOOKS_CONC:-8}"
+WITH_BUILDBOT=0
+[ "${1:-}" = "--with-buildbot" ] && WITH_BUILDBOT=1
+PG_ADMIN="${SIGNALBOX_TEST_PG_ADMIN_URL:-postgresql://signalbox:signalbox@127.0.0.1:5432/postgres}"
+SECRET="bench-hook-secret"
+FIXTURE="$REPO/crates/www/tests/fixtures/github/push-branch.json"
+WORK="$(mktemp -d /tmp/sbxhooks.XXXXXX)"
+PG_DBS=()
+BB_DIR=""
+
+cleanup() {
+  stop_all
+  if [ -n "$BB_DIR" ] && [ -f "$BB_DIR/twistd.pid" ]; then stop_pid "$(cat "$BB_DIR/twistd.pid")"; fi
+  for db in "${PG_DBS[@]}"; do psql "$PG_ADMIN" -q -c "drop database if exists $db" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cat >"$WORK/client.py" <<'PY'
+"""Posts signed GitHub push deliveries with N threads on keep-alive connections."""
+import hashlib, hmac, http.client, json, sys, threading, time, uuid
+
+port, n, conc, secret, fixture = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].encode(), sys.argv[5]
+base = json.load(open(fixture))
+bodies = []
+for i in range(n):
+    commit = dict(base["commits"][0], id="%040x" % (i + 1), message="bench commit %d" % i)
+    payload = dict(base, commits=[commit], head_commit=commit, after=commit["id"], created=False)
+    body = json.dumps(payload).encode()
+    bodies.append((body, str(uuid.uuid4()),
+                   "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest(),
+                   "sha1=" + hmac.new(secret, body, hashlib.sha1).hexdigest()))
+statuses, latencies, lock, next_i = {}, [], threading.Lock(), [0]
+
+def worker():
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    while True:
+        with lock:
+            i = next_i[0]; next_i[0] += 1
+        if i >= n:
+            return
+        body, delivery, sig256, sig1 = bodies[i]
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
+                   "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sig256, "X-Hub-Signature": sig1}
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", "/change_hook/github", body, headers)
+            resp = conn.getresponse(); resp.read(); status = resp.status
+        except (OSError, http.client.HTTPException):
+            conn.close(); conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60); status = 0
+        dt = time.perf_counter() - t0
+        with lock:
+            statuses[status] = statuses.get(status, 0) + 1; latencies.append(dt)
+
+start = time.perf_counter()
+threads = [threading.Thread(target=worker) for _ in range(conc)]
+for t in threads: t.start()
+for t in threads: t.join()
+wall = time.perf_counter() - start
+latencies.sort()
+pct = lambda p: round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2)
+print(json.dumps({"deliveries": n, "concurrency": conc, "wall_s": round(wall, 3),
+                  "accepted": statuses.get(200, 0), "statuses": {str(k): v for k, v in statuses.items()},
+                  "accepted_per_s": round(statuses.get(200, 0) / wall, 1),
+                  "p50_ms": pct(0.5), "p99_ms": pct(0.99)}))
+PY
+
+# run_signalbox NAME DB_URL -> JSON line on stdout
+run_signalbox() {
+  local name=$1 db_url=$2 dir="$WORK/$1" web pb
+  mkdir -p "$dir"; web=$(free_port); pb=$(free_port)
+  cat >"$dir/master.cfg" <<EOF
+c = BuildmasterConfig = {}
+c['protocols'] = {'pb': {'port': $pb}}
+c['db'] = {'db_url': "$db_url"}
+c['status'] = [WebStatus(http_port="tcp:$web:interface=127.0.0.1", change_hook_dialects={'github': {'secret': "$SECRET"}})]
+EOF
+  start_signalbox_master "$dir" "$web"
+  log "signalbox/$name: $N deliveries, concurrency $CONC"
+  local result stored
+  result=$(python3 "$WORK/client.py" "$web" "$N" "$CONC" "$SECRET" "$FIXTURE")
+  stored=$(curl -s -m 30 -H 'Accept: application/json' "http://127.0.0.1:$web/api/v2/changes?limit=1" \
+    | python3 -c 'import sys,json; print(json.load(sys.stdin)["meta"]["total"])')
+  stop_all
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(server=sys.argv[2], database=sys.argv[3], stored=int(sys.argv[4])); print(json.dumps(r))' \
+    "$result" signalbox "$name" "$stored"
+}
+
+run_buildbot() {
+  local bb="${BB_VENV:-/tmp/bbvenv}/bin/buildbot" web pb
+  if [ ! -x "$bb" ]; then
+    log "no $bb: run $BB_HARNESS/setup_buildbot.sh first"; return 1
+  fi
+  BB_DIR="$WORK/buildbot"; web=$(free_port); pb=$(free_port)
+  "$bb" create-master -q "$BB_DIR" >/dev/null
+  cat >"$BB_DIR/master.cfg" <<EOF
+c = BuildmasterConfig = {}
+c['workers'] = []
+c['protocols'] = {'pb': {'port': 'tcp:$pb:interface=127.0.0.1'}}
+c['builders'] = []
+c['schedulers'] = []
+c['db'] = {'db_url': 'sqlite:///state.sqlite'}
+c['buildbotNetUsageData'] = None
+c['www'] = {'port': 'tcp:$web:interface=127.0.0.1', 'plugins': {},
+            'change_hook_dialects': {'github': {'secret': '$SECRET', 'strict': True}}}
+EOF
+  "$bb" upgrade-master "$BB_DIR" >"$BB_DIR/upgrade.log" 2>&1
+  "$bb" start "$BB_DIR" >"$BB_DIR/start.log" 2>&1 || { tail -30 "$BB_DIR/twistd.log" >&2; return 1; }
+  wait_until 120 "buildbot web port $web" curl -s -m 2 -o /dev/null "http://127.0.0.1:$web/"
+  log "buildbot/sqlite: $N deliveries, concurrency $CONC"
+  local result stored
+  result=$(python3 "$WORK/client.py" "$web" "$N" "$CONC" "$SECRET" "$FIXTURE")
+  stop_pid "$(cat "$BB_DIR/twistd.pid")"
+  stored=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from changes").fetchone()[0])' "$BB_DIR/state.sqlite")
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(server="buildbot 4.3.0", database="sqlite", stored=int(sys.argv[2])); print(json.dumps(r))' \
+    "$result" "$stored"
+}
+
+build_signalbox
+mkdir -p "$RESULTS"
+top -b -n 1 | head -15 >"$RESULTS/hooks-top-start.txt" || true
+LOAD_START=$(loadavg)
+RUNS=()
+RUNS+=("$(run_signalbox sqlite "sqlite:///state.sqlite")")
+if psql "$PG_ADMIN" -q -c "select 1" >/dev/null 2>&1; then
+  db="sbx_hooks_bench_$$"; PG_DBS+=("$db")
+  psql "$PG_ADMIN" -q -c "create database $db" >/dev/null
+  RUNS+=("$(run_signalbox postgresql "${PG_ADMIN%/*}/$db")")
+else
+  log "PostgreSQL not reachable at $PG_ADMIN: skipped"
+fi
+[ $WITH_BUILDBOT = 1 ] && RUNS+=("$(run_buildbot)")
+
+printf '%s\n' "${RUNS[@]}" >"$WORK/runs.jsonl"
+python3 - "$RESULTS" "$SB_SOURCE" "$LOAD_START" "$(loadavg)" "$N" "$CONC" "$(machine_json)" "$WORK/runs.jsonl" <<'PY'
+import json, sys, datetime
+results, source, load_start, load_end, n, conc, machine, runs_file = sys.argv[1:9]
+runs = [json.loads(l) for l in open(runs_file) if l.strip()]
+doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "source": source,
+       "loadavg_start": load_start, "loadavg_end": load_end, "machine": json.loads(machine), "runs": runs}
+json.dump(doc, open(f"{results}/hooks.json", "w"), indent=2)
+bb = next((r for r in runs if r["server"].startswith("buildbot")), None)
+lines = ["# Change hooks: signed GitHub push deliveries", "",
+         f"`bench/hooks.sh{' --with-buildbot' if bb else ''}` on {doc['date']} ({source}); "
+         f"{n} deliveries, {conc} client threads on keep-alive connections; load average "
+         f"{load_start} at start, {load_end} at end; {doc['machine']['cpu']}, {doc['machine']['nproc']} CPUs.", "",
+         "| server | database | accepted/s | accepted | stored | p50 ms | p99 ms | other answers |",
+         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+for r in runs:
+    other = {k: v for k, v in r["statuses"].items() if k != "200"}
+    ratio = ""
+    if bb and r is not bb and bb["accepted_per_s"]:
+        ratio = f" ({r['accepted_per_s'] / bb['accepted_per_s']:.1f}x Buildbot)"
+    lines.append(f"| {r['server']} | {r['database']} | {r['accepted_per_s']}{ratio} | {r['accepted']} | "
+                 f"{r['stored']} | {r['p50_ms']} | {r['p99_ms']} | {other or '-'} |")
+lines += ["", "Each accepted delivery is one change, committed before the 200 is sent (the crash",
+          "test in `crates/cli/tests/hooks.rs` checks that); `stored` is what the database holds",
+          "afterwards. Target (issue 7): >= 2,000/s and >= 20x Buildbot 4.3.0."]
+open(f"{results}/hooks.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
