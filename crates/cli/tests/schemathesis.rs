@@ -40,7 +40,9 @@ const TIME_LIMIT: Duration = Duration::from_secs(420);
 #[test]
 fn openapi_document_holds_under_schemathesis() {
     let Some(exe) = std::env::var_os("SIGNALBOX_SCHEMATHESIS") else {
-        eprintln!("SIGNALBOX_SCHEMATHESIS not set: schemathesis run skipped (scripts/test sets it)");
+        eprintln!(
+            "SIGNALBOX_SCHEMATHESIS not set: schemathesis run skipped (scripts/test sets it)"
+        );
         return;
     };
     for db in databases() {
@@ -58,8 +60,20 @@ fn run(db: Db, exe: &std::ffi::OsStr) {
     let _worker = TestWorker::start(&master, "w1", "pw1");
     let sent = Command::new(bin())
         .args(["sendchange", "--master", &master.url(""), "--who"])
-        .args(["Carol <carol@example.org>", "--branch", "main", "--revision"])
-        .args(["abc123", "-m", "a change", "--auth", "hooker:s3cret", "a.rs"])
+        .args([
+            "Carol <carol@example.org>",
+            "--branch",
+            "main",
+            "--revision",
+        ])
+        .args([
+            "abc123",
+            "-m",
+            "a change",
+            "--auth",
+            "hooker:s3cret",
+            "a.rs",
+        ])
         .output()
         .expect("run sendchange");
     assert!(sent.status.success(), "{sent:?}");
@@ -78,7 +92,13 @@ fn run(db: Db, exe: &std::ffi::OsStr) {
     let mut child = Command::new(exe)
         .arg("run")
         .args(["--checks", "all", "--max-examples", "30", "--workers", "2"])
-        .args(["--request-timeout", "20", "--no-color", "--generation-database", "none"])
+        .args([
+            "--request-timeout",
+            "20",
+            "--no-color",
+            "--generation-database",
+            "none",
+        ])
         .arg("--report-dir")
         .arg(report.path())
         .arg(master.url("api/v2/openapi.json"))

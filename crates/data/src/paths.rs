@@ -289,6 +289,13 @@ pub async fn get(store: &Store, path: &str, spec: &ResultSpec) -> Result<DataRes
     }
 }
 
+/// False for text no row can hold: PostgreSQL text cannot store NUL and rejects a query
+/// that compares with it, so a name or filter value with NUL matches nothing (or is a 400)
+/// instead of reaching SQL.
+pub(crate) fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
 /// An id no row has (ids start at 1): a collection under a parent that does not exist is
 /// queried with it, so its result spec is still checked and a bad one is still a 400.
 pub(crate) const NO_ROW: i64 = -1;
@@ -299,6 +306,7 @@ pub(crate) async fn builder_id(
 ) -> Result<Option<BuilderId>, DataError> {
     Ok(match int(segment) {
         Some(id) => Some(BuilderId(id)),
+        None if !storable(segment) => None,
         None => store.builder_id(segment).await?,
     })
 }
@@ -578,6 +586,7 @@ fn sql_value(kind: Kind, field: &str, v: &str) -> Result<SqlValue, DataError> {
             "off" | "false" | "no" | "0" => Ok(SqlValue::Int(0)),
             _ => Err(bad()),
         },
+        Text | Other if !storable(v) => Err(bad()),
         Text | Other => Ok(SqlValue::Text(v.to_string())),
     }
 }

@@ -12,9 +12,9 @@ use serde_json::Value;
 use store::{FilterSpec, ListQuery, SqlValue, Store};
 
 use crate::paths::{
-    builder_id, eq_int, int, list, list_builds, single, single_build,
-    wanted_properties, Bool, Fields, NO_ROW, Int, Other, Text, BUILDER_FIELDS, BUILDREQUEST_FIELDS,
-    CHANGE_FIELDS, LOG_FIELDS, STEP_FIELDS, WORKER_FIELDS,
+    builder_id, eq_int, int, list, list_builds, single, single_build, storable, wanted_properties,
+    Bool, Fields, Int, Other, Text, BUILDER_FIELDS, BUILDREQUEST_FIELDS, CHANGE_FIELDS, LOG_FIELDS,
+    NO_ROW, STEP_FIELDS, WORKER_FIELDS,
 };
 use crate::spec::ResultSpec;
 use crate::{json, DataError, DataResult};
@@ -130,6 +130,9 @@ async fn resolve_step(
             let Some(build) = resolve_build(store, build).await? else {
                 return Ok(None);
             };
+            if !storable(x) {
+                return Ok(None);
+            }
             let by = match int(x) {
                 Some(n) => FilterSpec::new("number", store::FilterOp::Eq, vec![SqlValue::Int(n)]),
                 None => {
@@ -149,6 +152,9 @@ async fn resolve_log(store: &Store, at: LogAt<'_>) -> Result<Option<store::LogRe
             let Some(step) = resolve_step(store, step).await? else {
                 return Ok(None);
             };
+            if !storable(slug) {
+                return Ok(None);
+            }
             Ok(store.log_get_by_slug(step.id, slug).await?)
         }
     }
@@ -239,7 +245,14 @@ pub(crate) async fn get(
                     .await
                 }
                 None if matches!(at, StepAt::Id(_)) => {
-                    list(store, "logs", LOG_FIELDS, spec, vec![eq_int("stepid", NO_ROW)]).await
+                    list(
+                        store,
+                        "logs",
+                        LOG_FIELDS,
+                        spec,
+                        vec![eq_int("stepid", NO_ROW)],
+                    )
+                    .await
                 }
                 None => Err(not_found()),
             },
@@ -535,6 +548,7 @@ pub(crate) async fn get(
 fn by_id_or_name(id_column: &'static str, segment: &str) -> FilterSpec {
     match int(segment) {
         Some(id) => eq_int(id_column, id),
+        None if !storable(segment) => eq_int(id_column, NO_ROW),
         None => FilterSpec::new(
             "name",
             store::FilterOp::Eq,

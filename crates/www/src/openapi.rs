@@ -45,10 +45,16 @@ const GETS: &[(&str, Shape)] = &[
     ("/projects/{projectid}/builders", Collection("builders")),
     ("/workers/{workerid}/builders", Collection("builders")),
     ("/builders/{builder}", Single("builders")),
-    ("/masters/{masterid}/builders/{builderid}", Single("builders")),
+    (
+        "/masters/{masterid}/builders/{builderid}",
+        Single("builders"),
+    ),
     ("/builds", Collection("builds")),
     ("/builders/{builder}/builds", Collection("builds")),
-    ("/buildrequests/{buildrequestid}/builds", Collection("builds")),
+    (
+        "/buildrequests/{buildrequestid}/builds",
+        Collection("builds"),
+    ),
     ("/changes/{changeid}/builds", Collection("builds")),
     ("/workers/{workerid}/builds", Collection("builds")),
     ("/builds/{buildid}", Single("builds")),
@@ -56,10 +62,16 @@ const GETS: &[(&str, Shape)] = &[
     ("/builds/{buildid}/properties", Properties),
     ("/builders/{builder}/builds/{number}/properties", Properties),
     ("/builds/{buildid}/steps", Collection("steps")),
-    ("/builders/{builder}/builds/{number}/steps", Collection("steps")),
+    (
+        "/builders/{builder}/builds/{number}/steps",
+        Collection("steps"),
+    ),
     ("/steps/{stepid}", Single("steps")),
     ("/builds/{buildid}/steps/{step}", Single("steps")),
-    ("/builders/{builder}/builds/{number}/steps/{step}", Single("steps")),
+    (
+        "/builders/{builder}/builds/{number}/steps/{step}",
+        Single("steps"),
+    ),
     ("/steps/{stepid}/logs", Collection("logs")),
     ("/builds/{buildid}/steps/{step}/logs", Collection("logs")),
     (
@@ -75,7 +87,10 @@ const GETS: &[(&str, Shape)] = &[
     ),
     ("/logs/{logid}/contents", Contents),
     ("/steps/{stepid}/logs/{slug}/contents", Contents),
-    ("/builds/{buildid}/steps/{step}/logs/{slug}/contents", Contents),
+    (
+        "/builds/{buildid}/steps/{step}/logs/{slug}/contents",
+        Contents,
+    ),
     (
         "/builders/{builder}/builds/{number}/steps/{step}/logs/{slug}/contents",
         Contents,
@@ -85,12 +100,18 @@ const GETS: &[(&str, Shape)] = &[
     ("/steps/{stepid}/logs/{slug}/raw", Raw),
     ("/steps/{stepid}/logs/{slug}/raw_inline", Raw),
     ("/builds/{buildid}/changes", Collection("changes")),
-    ("/builders/{builder}/builds/{number}/changes", Collection("changes")),
+    (
+        "/builders/{builder}/builds/{number}/changes",
+        Collection("changes"),
+    ),
     ("/sourcestamps/{ssid}/changes", Collection("changes")),
     ("/changes", Collection("changes")),
     ("/changes/{changeid}", Single("changes")),
     ("/buildrequests", Collection("buildrequests")),
-    ("/builders/{builder}/buildrequests", Collection("buildrequests")),
+    (
+        "/builders/{builder}/buildrequests",
+        Collection("buildrequests"),
+    ),
     ("/buildrequests/{buildrequestid}", Single("buildrequests")),
     ("/buildrequests/{buildrequestid}/properties", Properties),
     ("/buildsets", Collection("buildsets")),
@@ -125,15 +146,24 @@ const GETS: &[(&str, Shape)] = &[
         Single("schedulers"),
     ),
     ("/changesources", Collection("changesources")),
-    ("/masters/{masterid}/changesources", Collection("changesources")),
+    (
+        "/masters/{masterid}/changesources",
+        Collection("changesources"),
+    ),
     ("/changesources/{changesourceid}", Single("changesources")),
     (
         "/masters/{masterid}/changesources/{changesourceid}",
         Single("changesources"),
     ),
     ("/forceschedulers", Collection("forceschedulers")),
-    ("/builders/{builder}/forceschedulers", Collection("forceschedulers")),
-    ("/forceschedulers/{schedulername}", Single("forceschedulers")),
+    (
+        "/builders/{builder}/forceschedulers",
+        Collection("forceschedulers"),
+    ),
+    (
+        "/forceschedulers/{schedulername}",
+        Single("forceschedulers"),
+    ),
     ("/projects", Collection("projects")),
     ("/projects/{project}", Single("projects")),
 ];
@@ -151,7 +181,10 @@ const POSTS: &[(&str, &[&str])] = &[
     ("/forceschedulers/{schedulername}", &["force"]),
     ("/builds/{buildid}", &["stop", "rebuild"]),
     ("/builders/{builder}/builds/{number}", &["stop", "rebuild"]),
-    ("/buildrequests/{buildrequestid}", &["cancel", "set_priority"]),
+    (
+        "/buildrequests/{buildrequestid}",
+        &["cancel", "set_priority"],
+    ),
     ("/workers/{worker}", &["stop", "kill", "pause", "unpause"]),
     ("/schedulers/{schedulerid}", &["enable"]),
 ];
@@ -327,7 +360,11 @@ const ENTITIES: &[(&str, &[(&str, FieldType)])] = &[
     ),
     (
         "changesources",
-        &[("changesourceid", "int"), ("name", "str"), ("master", "obj?")],
+        &[
+            ("changesourceid", "int"),
+            ("name", "str"),
+            ("master", "obj?"),
+        ],
     ),
     (
         "forceschedulers",
@@ -545,7 +582,8 @@ fn collection_parameters(plural: &str) -> Vec<Value> {
         let schema = match field_type.trim_end_matches('?') {
             "int" => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
             "bool" => json!({"type": "boolean"}),
-            "str" => json!({"type": "string"}),
+            // PostgreSQL text cannot hold NUL, so no value with one can match: it is a 400.
+            "str" => json!({"type": "string", "pattern": "^[^\\u0000]*$"}),
             _ => continue,
         };
         parameters.push(json!({"name": name, "in": "query", "required": false,
