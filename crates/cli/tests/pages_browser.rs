@@ -153,12 +153,17 @@ fn pages_in_headless_chromium() {
             let probe: Value = browser.probe();
             let at = format!("{path} ({})", mode.name);
             assert!(
-                probe["title"].as_str().is_some_and(|t| t.contains("Signalbox")),
+                probe["title"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Signalbox")),
                 "{at}: title {probe}"
             );
             assert_eq!(probe["main"], true, "{at}: no <main id=main>");
             assert_eq!(probe["skip"], true, "{at}: no skip link");
-            assert_eq!(probe["injected"], 0, "{at}: injected markup became elements");
+            assert_eq!(
+                probe["injected"], 0,
+                "{at}: injected markup became elements"
+            );
             assert_eq!(probe["unnamed_links"], 0, "{at}: links without text");
             assert_eq!(probe["foreign"], json!([]), "{at}: requests off the master");
             assert_eq!(
@@ -217,7 +222,11 @@ fn pages_in_headless_chromium() {
         "the cell did not change: {after}\n{}",
         master.log()
     );
-    assert_eq!(browser.eval("String(window.notReloaded)"), "yes", "reloaded");
+    assert_eq!(
+        browser.eval("String(window.notReloaded)"),
+        "yes",
+        "reloaded"
+    );
     let box_class = browser.eval(&format!(
         "document.querySelector('[data-cell=\"builder-{}\"]').className",
         master.get(&format!("api/v2/builds/{running}"))["builds"][0]["builderid"]
@@ -226,6 +235,40 @@ fn pages_in_headless_chromium() {
         box_class.contains("success") && !box_class.contains("is-running"),
         "builder box: {box_class}"
     );
+
+    // A build that starts while the page is open gets its row, still without a reload.
+    std::fs::remove_file(master.dir.path().join("go")).expect("hold the next slow build");
+    master.force("force", &["slow"]);
+    let second = wait_for(
+        Duration::from_secs(60),
+        "the second slow build to run",
+        || {
+            let builds = master.get("api/v2/builds?complete=false");
+            builds["builds"][0]["buildid"].as_i64()
+        },
+    );
+    let new_cell = format!(
+        "(document.querySelector('[data-cell=\"build-{second}\"]') || {{className: 'absent'}}).className"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let appeared = loop {
+        let class = browser.eval(&new_cell);
+        if class.contains("running") || Instant::now() > deadline {
+            break class;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        appeared.contains("running"),
+        "the new build's row: {appeared}"
+    );
+    assert_eq!(
+        browser.eval("String(window.notReloaded)"),
+        "yes",
+        "reloaded"
+    );
+    std::fs::write(master.dir.path().join("go"), "").expect("release the slow build");
+    master.wait_finished_builds(5, Duration::from_secs(60));
 
     let errors = browser.drain_errors();
     assert!(errors.is_empty(), "console errors:\n{}", errors.join("\n"));
@@ -239,7 +282,10 @@ fn post_change(master: &TestMaster) {
             "--data-urlencode",
             "author=Mallory <u>who</u> <script>alert(1)</script>",
         ])
-        .args(["--data-urlencode", "comments=fix <img src=x onerror=alert(2)>"])
+        .args([
+            "--data-urlencode",
+            "comments=fix <img src=x onerror=alert(2)>",
+        ])
         .args(["--data-urlencode", "revision=abc123"])
         .args(["--data-urlencode", "branch=main"])
         .args(["--data-urlencode", "repository=https://example.org/r.git"])
@@ -247,7 +293,12 @@ fn post_change(master: &TestMaster) {
         .arg(master.url("change_hook/base"))
         .output()
         .expect("run curl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{}", master.log());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        master.log()
+    );
 }
 
 /// `/builders/ok?x=1` as `builders_ok_x_1`, for file names.
@@ -411,7 +462,9 @@ impl Browser {
         };
         let params = &message["params"];
         let error = match method {
-            "Runtime.consoleAPICalled" if matches!(params["type"].as_str(), Some("error" | "assert")) => {
+            "Runtime.consoleAPICalled"
+                if matches!(params["type"].as_str(), Some("error" | "assert")) =>
+            {
                 Some(format!("console.{}: {}", params["type"], params["args"]))
             }
             "Runtime.exceptionThrown" => Some(format!("exception: {}", params["exceptionDetails"])),

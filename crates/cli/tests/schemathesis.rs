@@ -34,6 +34,48 @@ c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1",
     authz=Authz(forceBuild=True))]
 "#;
 
+/// Known values for the path parameters, so most generated requests reach real entities
+/// (and their response schemas) rather than 404. `not_a_server_error` also takes 501: it is
+/// upstream's answer to a JSON-RPC method the endpoint does not have (spec §6).
+const SCHEMATHESIS_TOML: &str = r#"
+[checks.not_a_server_error]
+expected-statuses = ["2xx", "3xx", "4xx", "501"]
+
+[dictionaries.ids]
+values = [1, 2, 3]
+[dictionaries.builders]
+values = ["b", "1"]
+[dictionaries.steps]
+values = ["greet", "1", "2"]
+[dictionaries.slugs]
+values = ["stdio"]
+[dictionaries.workers]
+values = ["w1", "1"]
+[dictionaries.forceschedulers]
+values = ["force"]
+
+[parameters]
+"path.builderid" = { dictionary = "ids", probability = 0.7 }
+"path.buildid" = { dictionary = "ids", probability = 0.7 }
+"path.number" = { dictionary = "ids", probability = 0.7 }
+"path.stepid" = { dictionary = "ids", probability = 0.7 }
+"path.logid" = { dictionary = "ids", probability = 0.7 }
+"path.buildrequestid" = { dictionary = "ids", probability = 0.7 }
+"path.bsid" = { dictionary = "ids", probability = 0.7 }
+"path.ssid" = { dictionary = "ids", probability = 0.7 }
+"path.changeid" = { dictionary = "ids", probability = 0.7 }
+"path.masterid" = { dictionary = "ids", probability = 0.7 }
+"path.workerid" = { dictionary = "ids", probability = 0.7 }
+"path.schedulerid" = { dictionary = "ids", probability = 0.7 }
+"path.changesourceid" = { dictionary = "ids", probability = 0.7 }
+"path.projectid" = { dictionary = "ids", probability = 0.7 }
+"path.builder" = { dictionary = "builders", probability = 0.7 }
+"path.step" = { dictionary = "steps", probability = 0.7 }
+"path.slug" = { dictionary = "slugs", probability = 0.7 }
+"path.worker" = { dictionary = "workers", probability = 0.7 }
+"path.schedulername" = { dictionary = "forceschedulers", probability = 0.7 }
+"#;
+
 /// The whole run is bounded; schemathesis is killed past it.
 const TIME_LIMIT: Duration = Duration::from_secs(420);
 
@@ -86,19 +128,30 @@ fn run(db: Db, exe: &std::ffi::OsStr) {
     master.wait_finished_builds(2, Duration::from_secs(120));
 
     let report = tempfile::tempdir().expect("temp dir");
+    let config_path = report.path().join("schemathesis.toml");
+    std::fs::write(&config_path, SCHEMATHESIS_TOML).expect("write schemathesis.toml");
     // Output goes to a file: a full pipe would stall schemathesis until the deadline.
     let output_path = report.path().join("output.txt");
     let output = std::fs::File::create(&output_path).expect("create output file");
     let mut child = Command::new(exe)
+        .arg("--config-file")
+        .arg(&config_path)
         .arg("run")
-        .args(["--checks", "all", "--max-examples", "30", "--workers", "2"])
+        // Any method but GET, HEAD and POST is 400 "invalid HTTP method", as upstream
+        // (spec §4.3; rest_api.rs asserts it), where this check wants 405.
+        .args(["--checks", "all", "--exclude-checks", "unsupported_method"])
+        .args(["--max-examples", "30", "--request-timeout", "20"])
+        // One worker: schemathesis 4.32 with hypothesis raises an internal "AST constructor
+        // recursion depth mismatch" error now and then when two workers build strategies.
         .args([
-            "--request-timeout",
-            "20",
+            "--workers",
+            "1",
             "--no-color",
             "--generation-database",
             "none",
         ])
+        // Compact JSON, so response bodies are checked against the document's schemas.
+        .args(["-H", "Accept: application/json"])
         .arg("--report-dir")
         .arg(report.path())
         .arg(master.url("api/v2/openapi.json"))

@@ -1042,6 +1042,50 @@ error: &lt;bad&gt; &amp; worse
 <b>-The Buildbot</b>"#;
 
     #[test]
+    fn previous_build_getter() {
+        let cfg = r#"
+def previous(build):
+    return build.getPreviousBuild()
+def never(build):
+    return None
+c = BuildmasterConfig = {}
+c['status'] = [MailNotifier(fromaddr="a@b.c", previousBuildGetter=previous),
+               MailNotifier(fromaddr="a@b.c", previousBuildGetter=never)]
+"#;
+        let loaded = crate::load_str("master.cfg", cfg, std::path::Path::new("."))
+            .expect("the getters load");
+        let getter = |i: usize| match loaded.config.status[i].args.get("previousBuildGetter") {
+            Some(ConfigValue::Function(f)) => *f,
+            _ => FunctionRef(u32::MAX),
+        };
+        let mut with_previous = (*build()).clone();
+        with_previous.previous = Some(Box::new(BuildStatus {
+            number: 6,
+            results: Some(0),
+            ..BuildStatus::default()
+        }));
+        let with_previous = Arc::new(with_previous);
+        let host = &loaded.functions;
+        assert_eq!(
+            host.call_previous_build_getter(getter(0), &with_previous)
+                .ok(),
+            Some(Some(ChosenBuild {
+                number: 6,
+                results: Some(0)
+            }))
+        );
+        assert_eq!(
+            host.call_previous_build_getter(getter(0), &build()).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            host.call_previous_build_getter(getter(1), &with_previous)
+                .ok(),
+            Some(None)
+        );
+    }
+
+    #[test]
     fn short_formatter() {
         assert_eq!(check(0), "\"plain\"\nSTATUS: Failure");
     }

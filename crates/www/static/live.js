@@ -4,8 +4,18 @@ document.documentElement.classList.add("has-js");
 document.addEventListener("DOMContentLoaded", function () {
   document.body.classList.add("has-js");
   var ids = document.body.dataset.liveBuilders;
-  if (ids && window.EventSource) {
-    var es = new EventSource("/pages/events?builders=" + encodeURIComponent(ids));
+  if (ids && window.EventSource) live(ids);
+  var bar = document.getElementById("logbar");
+  if (bar) logViewer(bar, document.getElementById("log"));
+});
+
+// Browsers allow six connections per host: a page kept in the back-forward cache must not
+// hold its stream, or a few pages later navigation stalls. Closed on pagehide, reopened on
+// pageshow.
+function live(ids) {
+  var es = null;
+  function open() {
+    es = new EventSource("/pages/events?builders=" + encodeURIComponent(ids));
     es.addEventListener("cell", function (e) {
       var m = JSON.parse(e.data), tpl = document.createElement("template");
       tpl.innerHTML = m.html.trim();
@@ -30,9 +40,10 @@ document.addEventListener("DOMContentLoaded", function () {
       }).finally(function () { refreshing = false; });
     });
   }
-  var bar = document.getElementById("logbar");
-  if (bar) logViewer(bar, document.getElementById("log"));
-});
+  open();
+  window.addEventListener("pagehide", function () { if (es) { es.close(); es = null; } });
+  window.addEventListener("pageshow", function (e) { if (e.persisted && !es) open(); });
+}
 
 function logViewer(bar, pre) {
   var id = bar.dataset.log, total = +bar.dataset.lines, busy = false, follow = null;
@@ -94,5 +105,6 @@ function logViewer(bar, pre) {
     follow.addEventListener("done", function () { follow.close(); bar.querySelector("span").textContent = total + " lines"; });
   }
   box.addEventListener("change", setFollow);
+  window.addEventListener("pagehide", function () { if (follow) { follow.close(); follow = null; } });
   if (bounds()[1] + 1 >= total) setFollow();
 }

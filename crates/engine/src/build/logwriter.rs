@@ -72,7 +72,9 @@ impl LogWriter {
 
     fn push(&mut self, prefix: Option<char>, line: &str) {
         let len = (line.len() + 1 + prefix.map_or(0, char::len_utf8)) as u64;
-        let over = self.max_size.is_some_and(|max| self.written + self.buffer.len() as u64 + len > max);
+        let over = self
+            .max_size
+            .is_some_and(|max| self.written + self.buffer.len() as u64 + len > max);
         if !over {
             if let Some(p) = prefix {
                 self.buffer.push(p);
@@ -84,10 +86,14 @@ impl LogWriter {
         if !self.truncated {
             self.truncated = true;
             let max = self.max_size.unwrap_or_default();
-            self.buffer.push_str(&format!("h\nh*** log truncated: logMaxSize of {max} bytes reached ***\n"));
+            self.buffer.push_str(&format!(
+                "h\nh*** log truncated: logMaxSize of {max} bytes reached ***\n"
+            ));
         }
         self.dropped_lines += 1;
-        let Some(max_tail) = self.max_tail else { return };
+        let Some(max_tail) = self.max_tail else {
+            return;
+        };
         let mut entry = String::with_capacity(line.len() + 2);
         if let Some(p) = prefix {
             entry.push(p);

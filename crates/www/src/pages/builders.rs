@@ -272,7 +272,10 @@ async fn keep_pending_with(
     builder_box: &mut Json,
     properties: &[(String, String)],
 ) -> Result<(), WebError> {
-    let pending = builder_box["pending"].as_array().cloned().unwrap_or_default();
+    let pending = builder_box["pending"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let ids: Vec<model::BuildsetId> = pending
         .iter()
         .filter_map(|r| r["buildsetid"].as_i64().map(model::BuildsetId))

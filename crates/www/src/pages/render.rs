@@ -84,9 +84,18 @@ impl Pages {
         let runtime = state.shared.runtime();
         let mut wanted = vec![basedir.join("templates")];
         if let Some(Json::Array(loaders)) = runtime.config.www.options.get("jinja_loaders") {
-            wanted.extend(loaders.iter().flat_map(loader_paths).map(|p| basedir.join(p)));
+            wanted.extend(
+                loaders
+                    .iter()
+                    .flat_map(loader_paths)
+                    .map(|p| basedir.join(p)),
+            );
         }
-        let same = self.dirs.read().map(|dirs| *dirs == wanted).unwrap_or(false);
+        let same = self
+            .dirs
+            .read()
+            .map(|dirs| *dirs == wanted)
+            .unwrap_or(false);
         if !same {
             if let Ok(mut dirs) = self.dirs.write() {
                 *dirs = wanted;
@@ -154,7 +163,9 @@ fn loader_paths(loader: &Json) -> Vec<String> {
     };
     match loader {
         Json::String(path) => vec![path.clone()],
-        Json::Object(obj) if obj.get("class").and_then(Json::as_str) == Some("FileSystemLoader") => {
+        Json::Object(obj)
+            if obj.get("class").and_then(Json::as_str) == Some("FileSystemLoader") =>
+        {
             match (obj.get("args").and_then(|a| a.get(0)), obj.get("kwargs")) {
                 (Some(first), _) => strings(first),
                 (None, Some(kwargs)) => kwargs.get("searchpath").map(strings).unwrap_or_default(),

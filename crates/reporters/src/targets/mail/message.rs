@@ -337,6 +337,106 @@ mod tests {
         assert_eq!(address_of("Dan <dan>"), None);
     }
 
+    /// Recipients for a build by `alice` and `bob <bob@corp.example>` owned by `carol`,
+    /// with the given `MailNotifier` arguments.
+    fn check_recipients(args: &[(&str, config::ConfigValue)]) -> String {
+        use std::collections::BTreeMap;
+
+        use config::status_objects::{BuildStatus, ChangeStatus, SourceStampStatus};
+        use config::{ConfigValue, StatusTargetConfig};
+
+        let mut all: BTreeMap<String, ConfigValue> = args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        all.insert(
+            "fromaddr".into(),
+            ConfigValue::Value(Json::from("bb@example.org")),
+        );
+        let target = StatusTargetConfig {
+            kind: "MailNotifier".into(),
+            args: all,
+            location: Default::default(),
+        };
+        let config = match MailConfig::from_target(&target) {
+            Ok(c) => c,
+            Err(e) => return format!("error: {e}"),
+        };
+        let change = |who: &str| ChangeStatus {
+            who: who.into(),
+            ..ChangeStatus::default()
+        };
+        let status = BuildStatus {
+            responsible_users: vec!["alice".into(), "bob <bob@corp.example>".into()],
+            source_stamps: vec![SourceStampStatus {
+                changes: vec![change("alice"), change("bob <bob@corp.example>")],
+                ..SourceStampStatus::default()
+            }],
+            ..BuildStatus::default()
+        };
+        let build = BuildSnapshot {
+            buildid: model::BuildId(1),
+            builderid: model::BuilderId(1),
+            buildsetid: model::BuildsetId(1),
+            builder: crate::BuilderInfo {
+                name: "b".into(),
+                categories: vec![],
+            },
+            results: Results::Failure,
+            status: Arc::new(status),
+            previous: None,
+            properties: model::Properties::new(),
+            sourcestamps: vec![],
+            user_emails: [("alice".to_string(), "alice@users.example".to_string())]
+                .into_iter()
+                .collect(),
+            owners: vec!["carol".into()],
+            failing_log: None,
+            title: "T".into(),
+            buildbot_url: "http://m/".into(),
+        };
+        recipients(&config, &[Arc::new(build)], &FunctionHost::empty()).join(" ")
+    }
+
+    #[test]
+    fn recipients_by_lookup() {
+        use config::ConfigValue;
+        let value = |v: Json| ConfigValue::Value(v);
+        let extra = (
+            "extraRecipients",
+            value(Json::from(vec!["list@example.org"])),
+        );
+        // Without lookup: the users table; owners without an address are not guessed.
+        assert_eq!(
+            check_recipients(std::slice::from_ref(&extra)),
+            "alice@users.example list@example.org"
+        );
+        // A domain string, and Domain(...): names get the domain, addresses are kept.
+        assert_eq!(
+            check_recipients(&[extra.clone(), ("lookup", value(Json::from("dev.example")))]),
+            "alice@dev.example bob@corp.example carol@dev.example list@example.org"
+        );
+        let domain = ConfigValue::Object {
+            kind: "Domain".into(),
+            args: [("0".to_string(), value(Json::from("dom.example")))]
+                .into_iter()
+                .collect(),
+        };
+        assert_eq!(
+            check_recipients(&[("lookup", domain)]),
+            "alice@dom.example bob@corp.example carol@dom.example"
+        );
+        // sendToInterestedUsers=False: only the extra recipients.
+        assert_eq!(
+            check_recipients(&[
+                extra,
+                ("sendToInterestedUsers", value(Json::from(false))),
+                ("lookup", value(Json::from("dev.example"))),
+            ]),
+            "list@example.org"
+        );
+    }
+
     #[test]
     fn subject_words() {
         assert_eq!(
