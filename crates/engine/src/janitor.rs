@@ -1,5 +1,6 @@
 //! Housekeeping: expires builds past `buildHorizon` and log contents past `logHorizon`, for
-//! every builder at start and for a builder each time one of its builds finishes.
+//! every builder at start and for a builder each time one of its builds finishes; forgets
+//! webhook delivery ids after a month (forges retry for hours, not weeks).
 
 use std::sync::Arc;
 
@@ -7,11 +8,25 @@ use model::BuilderId;
 
 use crate::master::Shared;
 
-/// The pass at start, over every builder.
+/// How long a webhook delivery id is remembered.
+const DELIVERY_MEMORY_SECS: i64 = 30 * 24 * 3600;
+
+/// The pass at start, over every builder, and the daily pass over delivery ids.
 pub async fn run(shared: Arc<Shared>) {
     let ids: Vec<BuilderId> = shared.runtime().builder_ids.values().copied().collect();
     for id in ids {
         expire_builder(&shared, id).await;
+    }
+    let mut stopping = shared.stopping();
+    loop {
+        let before = model::now() - DELIVERY_MEMORY_SECS;
+        if let Err(e) = shared.store.webhook_deliveries_expire(before).await {
+            tracing::warn!(error = %e, "could not expire old webhook delivery ids");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)) => {}
+            _ = stopping.changed() => return,
+        }
     }
 }
 
