@@ -101,6 +101,12 @@ impl ResultSpec {
                         "notin" => FilterOp::NotIn,
                         _ => continue,
                     };
+                    // No stored text holds NUL (PostgreSQL cannot), on either backend.
+                    if v.contains('\0') {
+                        return Err(DataError::BadRequest(format!(
+                            "invalid filter value for {field}"
+                        )));
+                    }
                     match spec
                         .filters
                         .iter_mut()

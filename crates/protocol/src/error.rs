@@ -16,6 +16,13 @@ pub enum ProtocolError {
         /// The limit it exceeded.
         limit: usize,
     },
+    /// The frame holds more msgpack values than [`crate::MAX_VALUES`]; decoding it could take
+    /// far more memory than its size.
+    #[error("message holds more than {limit} values")]
+    TooManyValues {
+        /// The limit it exceeded.
+        limit: usize,
+    },
     /// The top level value is not a map with string keys.
     #[error("message is not a map with string keys")]
     NotAMap,

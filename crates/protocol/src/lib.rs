@@ -20,7 +20,7 @@ mod message;
 
 pub use chunk::{log_update_value, parse_log_update, LineChunk};
 pub use error::ProtocolError;
-pub use message::{decode, encode, read_file_data, Message, Op, MAX_MESSAGE_SIZE};
+pub use message::{decode, encode, read_file_data, Message, Op, MAX_MESSAGE_SIZE, MAX_VALUES};
 pub use rmpv::Value;
 
 /// A sequence number; each side numbers its own requests from 0 per connection.

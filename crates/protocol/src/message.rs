@@ -10,6 +10,11 @@ pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
 
 /// Deepest nesting [`decode`] accepts; real messages nest four or five levels.
 const MAX_DEPTH: usize = 64;
+/// Most msgpack values (scalars and containers, at any depth) one frame may hold. A value takes
+/// as little as one byte on the wire but tens of bytes decoded, so without this a frame of
+/// nils would cost forty times its size. Real messages hold a few thousand at most (an update
+/// batch of 64 KiB carries two numbers per line).
+pub const MAX_VALUES: usize = 1 << 18;
 
 /// One protocol message: a request (any op) or the response to one.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,6 +309,9 @@ pub fn decode(bytes: &[u8]) -> Result<Message, ProtocolError> {
             limit: MAX_MESSAGE_SIZE,
         });
     }
+    if count_values(bytes, MAX_VALUES).is_none() {
+        return Err(ProtocolError::TooManyValues { limit: MAX_VALUES });
+    }
     let mut cursor = bytes;
     let value = rmpv::decode::read_value_with_max_depth(&mut cursor, MAX_DEPTH)
         .map_err(|e| ProtocolError::Msgpack(e.to_string()))?;
@@ -530,4 +538,52 @@ pub fn read_file_data(result: &Value) -> Result<&[u8], ProtocolError> {
         Value::Nil => Ok(&[]),
         other => value_bytes(other).ok_or_else(|| bad("result", "binary data")),
     }
+}
+
+/// Counts the msgpack values in `bytes` by walking their markers, without decoding; `None` once
+/// the count passes `limit`. Containers add no bytes of their own (their members follow), so
+/// one pass over the markers counts every value at every depth. Malformed or truncated input
+/// stops the count early; the decoder then reports it.
+fn count_values(bytes: &[u8], limit: usize) -> Option<usize> {
+    let be = |at: usize, n: usize| -> Option<usize> {
+        let field = bytes.get(at..at.checked_add(n)?)?;
+        Some(
+            field
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+        )
+    };
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(&marker) = bytes.get(at) {
+        count += 1;
+        if count > limit {
+            return None;
+        }
+        at += 1;
+        // Bytes that follow the marker: fixed-size payloads, or a length field then the data.
+        let skip = match marker {
+            0x00..=0x7f | 0x80..=0x9f | 0xc0..=0xc3 | 0xe0..=0xff => 0,
+            0xa0..=0xbf => usize::from(marker & 0x1f),
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xca | 0xce | 0xd2 => 4,
+            0xcb | 0xcf | 0xd3 => 8,
+            0xd4 => 2,
+            0xd5 => 3,
+            0xd6 => 5,
+            0xd7 => 9,
+            0xd8 => 17,
+            0xc4 | 0xd9 => 1 + be(at, 1)?,
+            0xc5 | 0xda => 2 + be(at, 2)?,
+            0xc6 | 0xdb => 4 + be(at, 4)?,
+            0xc7 => 2 + be(at, 1)?,
+            0xc8 => 3 + be(at, 2)?,
+            0xc9 => 5 + be(at, 4)?,
+            0xdc | 0xde => 2,
+            0xdd | 0xdf => 4,
+        };
+        at = at.checked_add(skip)?;
+    }
+    Some(count)
 }

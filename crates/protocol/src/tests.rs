@@ -304,3 +304,32 @@ proptest! {
         }});
     }
 }
+
+#[test]
+fn frames_with_too_many_values_are_refused_before_decoding() {
+    // `{"op": [nil × 300000]}`: 300 KB on the wire, over 10 MB once decoded.
+    let mut bytes = vec![0x81, 0xa2, b'o', b'p', 0xdd];
+    bytes.extend_from_slice(&300_000u32.to_be_bytes());
+    bytes.extend(std::iter::repeat_n(0xc0, 300_000));
+    assert_eq!(
+        decode(&bytes),
+        Err(ProtocolError::TooManyValues {
+            limit: crate::MAX_VALUES
+        })
+    );
+    // A large but ordinary update batch still decodes.
+    let lines: Vec<Value> = (0..20_000).map(Value::from).collect();
+    let chunk = Value::Array(vec![
+        Value::from("x\n".repeat(20_000)),
+        Value::Array(lines.clone()),
+        Value::Array(lines),
+    ]);
+    let msg = Message::Request {
+        seq: 3,
+        op: Op::Update {
+            command_id: "1".into(),
+            updates: vec![("stdout".into(), chunk)],
+        },
+    };
+    round_trip(msg);
+}

@@ -500,8 +500,7 @@ fn post_operation(template: &str, methods: &[&str]) -> Value {
         "properties": {
             "jsonrpc": {"type": "string", "enum": ["2.0"]},
             "method": {"type": "string", "enum": methods},
-            "id": {"type": "integer", "minimum": -9_007_199_254_740_991i64,
-                   "maximum": 9_007_199_254_740_991i64},
+            "id": {"nullable": true, "oneOf": [{"type": "number"}, {"type": "string"}]},
             "params": {"type": "object"},
         },
     });
