@@ -134,6 +134,9 @@ fn run(db: Db, exe: &std::ffi::OsStr) {
     let output_path = report.path().join("output.txt");
     let output = std::fs::File::create(&output_path).expect("create output file");
     let mut child = Command::new(exe)
+        // schemathesis keeps a crash cache in `.schemathesis/` under its working directory:
+        // the temporary directory, not the source tree.
+        .current_dir(report.path())
         .arg("--config-file")
         .arg(&config_path)
         .arg("run")

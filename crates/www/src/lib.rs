@@ -11,6 +11,7 @@ mod audit;
 pub mod auth;
 pub mod authz;
 mod error;
+mod json_api;
 pub mod hooks;
 pub mod http_log;
 mod openapi;
@@ -200,6 +201,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/latest", rest::routes())
         .merge(ws::routes())
         .merge(sse::routes())
+        .merge(json_api::routes())
         .merge(hooks::routes())
         .merge(access_routes())
         .merge(pages::routes())

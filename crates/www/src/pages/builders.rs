@@ -296,9 +296,10 @@ async fn keep_pending_with(
                 return false;
             };
             properties.iter().all(|(name, value)| {
-                props
-                    .get(name)
-                    .is_some_and(|v| view::display(v) == *value || v.to_string() == *value)
+                props.get(name).is_some_and(|v| {
+                    view::display(v) == *value
+                        || value.parse::<Json>().is_ok_and(|parsed| parsed == *v)
+                })
             })
         })
         .collect();

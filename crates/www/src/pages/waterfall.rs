@@ -1,6 +1,8 @@
 //! `/waterfall` (builder columns, builds newest first, idle gaps compressed so 5-second and
 //! 3-hour builds stay readable) and `/buildstatus?builder=&number=`.
 
+use std::collections::HashMap;
+
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Value as Json};
@@ -14,6 +16,14 @@ use crate::{AppState, WebError};
 
 /// A gap between two rows longer than this is shown as one "idle" line, not as space.
 const IDLE_GAP_S: i64 = 600;
+
+/// A waterfall row being filled: its newest start (shown), its oldest, and a cell per
+/// builder column (null when empty).
+struct Row {
+    time: i64,
+    oldest: i64,
+    cells: Vec<Json>,
+}
 
 /// The `num_events` and `num_events_max` options.
 fn event_limits(state: &AppState) -> (i64, i64) {
@@ -86,19 +96,39 @@ pub(crate) async fn page(
         .steps_for_builds(&ids)
         .await
         .map_err(internal)?;
-    let column = |id: model::BuilderId| shown.iter().position(|b| b.id == id);
+    let columns: HashMap<model::BuilderId, usize> =
+        shown.iter().enumerate().map(|(i, b)| (b.id, i)).collect();
+    // Builds are packed into rows, newest first: a build joins the open row when its column
+    // is free there and it started within IDLE_GAP_S of the row's newest build, so the table
+    // has about as many rows as there are moments of activity, not one row per build (at
+    // 1,000 builders a row per build made pages of megabytes of empty cells).
     let mut table: Vec<Json> = Vec::new();
+    let mut open: Option<Row> = None;
     let mut previous: Option<i64> = None;
     for r in &rows {
-        let Some(col) = column(r.build.builderid) else {
+        let Some(&col) = columns.get(&r.build.builderid) else {
             continue;
         };
-        if let Some(prev) = previous {
-            if prev - r.build.started_at > IDLE_GAP_S {
-                table.push(json!({"gap": prev - r.build.started_at}));
+        let started = r.build.started_at;
+        let fits = open
+            .as_ref()
+            .is_some_and(|row| row.cells[col].is_null() && row.time - started <= IDLE_GAP_S);
+        if !fits {
+            if let Some(row) = open.take() {
+                previous = Some(row.oldest);
+                table.push(json!({"time": row.time, "cells": row.cells}));
             }
+            if let Some(prev) = previous {
+                if prev - started > IDLE_GAP_S {
+                    table.push(json!({"gap": prev - started}));
+                }
+            }
+            open = Some(Row {
+                time: started,
+                oldest: started,
+                cells: vec![Json::Null; shown.len()],
+            });
         }
-        previous = Some(r.build.started_at);
         let mut b = view::build(&catalog, &r.build);
         let url = b["url"].as_str().unwrap_or_default().to_string();
         b["steps"] = steps
@@ -108,10 +138,12 @@ pub(crate) async fn page(
             .collect();
         b["branch"] = json!(r.branch);
         b["revision"] = json!(r.revision);
-        let cells: Vec<Json> = (0..shown.len())
-            .map(|i| if i == col { b.clone() } else { Json::Null })
-            .collect();
-        table.push(json!({"time": r.build.started_at, "cells": cells}));
+        let row = open.as_mut().expect("a row is open here");
+        row.cells[col] = b;
+        row.oldest = started;
+    }
+    if let Some(row) = open {
+        table.push(json!({"time": row.time, "cells": row.cells}));
     }
     let older = rows.last().map(|r| r.build.started_at - 1);
     let mut next_args: Vec<(String, String)> = args
