@@ -91,6 +91,10 @@ pub const ROUTES: &[Route] = &[
     route("/sse/remove", "/sse/remove", Policy::View),
     // Change hooks (hooks/mod.rs).
     route("/change_hook/{dialect}", "/change_hook/base", Policy::Hook),
+    // The seed's 0.8-style JSON API (json_api.rs).
+    route("/json", "/json/builders", Policy::View),
+    route("/json/", "/json/", Policy::View),
+    route("/json/{*path}", "/json/builders/b/builds/1", Policy::View),
     // Pages (pages/mod.rs).
     route("/", "/", Policy::View),
     route("/about", "/about", Policy::View),
