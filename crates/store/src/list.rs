@@ -427,7 +427,8 @@ impl Store {
         let offset = q.offset.unwrap_or(0).max(0);
         // A page that is not full, and not past the end, already tells the total: most
         // requests skip the COUNT query.
-        let page_tells_total = q.limit.is_none_or(|limit| returned < limit) && (returned > 0 || offset == 0);
+        let page_tells_total =
+            q.limit.is_none_or(|limit| returned < limit) && (returned > 0 || offset == 0);
         let total = match page_tells_total {
             true => offset + returned,
             false => {

@@ -1,7 +1,7 @@
 //! The control actions of seed 002 behind one entry: the status object a policy function
 //! sees ([`check_for`]), and the actions upstream's REST API lacks ([`run`]): ping a
 //! builder, stop or cancel everything (of a builder or of the master), stop a change's
-//! builds, force every builder, and shut the master down cleanly.
+//! builds, force every builder, list the users, and shut the master down cleanly.
 //!
 //! JSON-RPC (`rest.rs`) and the page forms (`pages/actions.rs`) both resolve an entity,
 //! ask [`check_for`] for the check, pass it to [`crate::authz::authorize`] (which also
@@ -147,6 +147,14 @@ pub async fn run(
             stop_change(state, change, &reason).await
         }
         ("masters", "forceall") => force_all(state, params).await,
+        ("masters", "users") => {
+            let users = shared.store.users_list().await.map_err(internal)?;
+            let rows: Vec<Json> = users
+                .iter()
+                .map(|u| json!({ "uid": u.uid.0, "identifier": u.identifier }))
+                .collect();
+            Ok(json!({ "users": rows }))
+        }
         ("masters", "shutdown") => {
             tracing::warn!(by = %crate::auth::current_name(), "clean shutdown asked from the web");
             shared.begin_stop();

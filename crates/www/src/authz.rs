@@ -50,7 +50,8 @@ pub const ACTIONS: [&str; 13] = [
 /// is forcing; worker kill is a hard graceful shutdown; enabling a scheduler has no seed-002
 /// name and needs `forceAllBuilds`, since it decides builds on every builder it feeds. The
 /// methods on `builders`, `changes` and `masters` are Signalbox's JSON-RPC for the seed's
-/// actions that upstream's REST API lacks.
+/// actions that upstream's REST API lacks (`masters` `users` is the users table that
+/// `/users/table` shows, under `showUsersPage`).
 pub fn action_for(plural: &str, method: &str) -> Option<Action> {
     Some(Action(match (plural, method) {
         ("forceschedulers", "force") => "forceBuild",
@@ -68,6 +69,7 @@ pub fn action_for(plural: &str, method: &str) -> Option<Action> {
         ("masters", "stopall") => "stopAllBuilds",
         ("masters", "cancelall") => "cancelAllPendingBuilds",
         ("masters", "shutdown") => "cleanShutdown",
+        ("masters", "users") => "showUsersPage",
         _ => return None,
     }))
 }

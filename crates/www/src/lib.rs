@@ -11,9 +11,9 @@ mod audit;
 pub mod auth;
 pub mod authz;
 mod error;
-mod json_api;
 pub mod hooks;
 pub mod http_log;
+mod json_api;
 mod openapi;
 mod pages;
 mod rest;
@@ -78,14 +78,22 @@ pub const ROUTES: &[Route] = &[
     route("/api/v2/openapi.json", "/api/v2/openapi.json", Policy::View),
     route("/api/v2/{*path}", "/api/v2/builds", Policy::Control),
     route("/api/latest/", "/api/latest/", Policy::View),
-    route("/api/latest/openapi.json", "/api/latest/openapi.json", Policy::View),
+    route(
+        "/api/latest/openapi.json",
+        "/api/latest/openapi.json",
+        Policy::View,
+    ),
     route("/api/latest/{*path}", "/api/latest/builds", Policy::Control),
     // Events (ws.rs, sse.rs).
     route("/ws", "/ws", Policy::View),
     route("/sse/listen", "/sse/listen", Policy::View),
     route("/sse/listen/{*path}", "/sse/listen/builds", Policy::View),
     route("/sse/add/{uuid}/{*path}", "/sse/add/x/builds", Policy::View),
-    route("/sse/remove/{uuid}/{*path}", "/sse/remove/x/builds", Policy::View),
+    route(
+        "/sse/remove/{uuid}/{*path}",
+        "/sse/remove/x/builds",
+        Policy::View,
+    ),
     route("/sse/add/{uuid}", "/sse/add/x", Policy::View),
     route("/sse/add", "/sse/add", Policy::View),
     route("/sse/remove", "/sse/remove", Policy::View),
@@ -100,9 +108,21 @@ pub const ROUTES: &[Route] = &[
     route("/about", "/about", Policy::View),
     route("/builders", "/builders", Policy::View),
     route("/builders/{builder}", "/builders/b", Policy::View),
-    route("/builders/{builder}/force", "/builders/b/force", Policy::Control),
-    route("/builders/{builder}/charts.svg", "/builders/b/charts.svg", Policy::View),
-    route("/builders/{builder}/builds/{number}", "/builders/b/builds/1", Policy::View),
+    route(
+        "/builders/{builder}/force",
+        "/builders/b/force",
+        Policy::Control,
+    ),
+    route(
+        "/builders/{builder}/charts.svg",
+        "/builders/b/charts.svg",
+        Policy::View,
+    ),
+    route(
+        "/builders/{builder}/builds/{number}",
+        "/builders/b/builds/1",
+        Policy::View,
+    ),
     route(
         "/builders/{builder}/builds/{number}/steps/{step}",
         "/builders/b/builds/1/steps/1",
@@ -118,13 +138,33 @@ pub const ROUTES: &[Route] = &[
         "/builders/b/builds/1/steps/1/logs/stdio/text",
         Policy::View,
     ),
-    route("/pages/logs/{id}/lines", "/pages/logs/1/lines", Policy::View),
-    route("/pages/logs/{id}/search", "/pages/logs/1/search?q=a", Policy::View),
-    route("/pages/logs/{id}/follow", "/pages/logs/1/follow", Policy::View),
+    route(
+        "/pages/logs/{id}/lines",
+        "/pages/logs/1/lines",
+        Policy::View,
+    ),
+    route(
+        "/pages/logs/{id}/search",
+        "/pages/logs/1/search?q=a",
+        Policy::View,
+    ),
+    route(
+        "/pages/logs/{id}/follow",
+        "/pages/logs/1/follow",
+        Policy::View,
+    ),
     route("/pages/events", "/pages/events", Policy::View),
-    route("/pages/static/{file}", "/pages/static/signalbox.css", Policy::Public),
+    route(
+        "/pages/static/{file}",
+        "/pages/static/signalbox.css",
+        Policy::Public,
+    ),
     route("/waterfall", "/waterfall", Policy::View),
-    route("/buildstatus", "/buildstatus?builder=b&number=1", Policy::View),
+    route(
+        "/buildstatus",
+        "/buildstatus?builder=b&number=1",
+        Policy::View,
+    ),
     route("/grid", "/grid", Policy::View),
     route("/tgrid", "/tgrid", Policy::View),
     route("/console", "/console", Policy::View),

@@ -17,13 +17,13 @@ const SHOW_USERS: Action = Action("showUsersPage");
 pub async fn users(State(state): State<AppState>) -> Response {
     match gate(&state, "/users/table") {
         Ok(()) => Redirect::to("/users/table").into_response(),
-        Err(redirect) => redirect,
+        Err(redirect) => redirect.into_response(),
     }
 }
 
 /// GET `/users/table`: uid and identifier of every user.
 pub async fn table(State(state): State<AppState>) -> Result<Response, Response> {
-    gate(&state, "/users/table")?;
+    gate(&state, "/users/table").map_err(IntoResponse::into_response)?;
     let users = state
         .shared
         .store
@@ -44,7 +44,7 @@ pub async fn one(
     State(state): State<AppState>,
     Path(uid): Path<String>,
 ) -> Result<Response, Response> {
-    gate(&state, &format!("/users/table/{uid}"))?;
+    gate(&state, &format!("/users/table/{uid}")).map_err(IntoResponse::into_response)?;
     let not_found = || WebError::NotFound(format!("no user {uid}")).into_response();
     let Ok(id) = uid.parse::<i64>() else {
         return Err(not_found());
@@ -76,14 +76,14 @@ pub async fn one(
 }
 
 /// Ok when the current user may see the users; else the redirect the seed prescribes.
-fn gate(state: &AppState, here: &str) -> Result<(), Response> {
+fn gate(state: &AppState, here: &str) -> Result<(), Redirect> {
     if authz::allows(state, SHOW_USERS) {
         return Ok(());
     }
     let logged_in = crate::auth::current().user.is_some();
     if !logged_in && authz::advertised(state, SHOW_USERS) {
         let target = form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>();
-        return Err(Redirect::to(&format!("/login?redirect={target}")).into_response());
+        return Err(Redirect::to(&format!("/login?redirect={target}")));
     }
-    Err(Redirect::to("/authfail").into_response())
+    Err(Redirect::to("/authfail"))
 }
