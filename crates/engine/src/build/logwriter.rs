@@ -2,10 +2,11 @@
 //!
 //! Lines are buffered and written as one compressed chunk per ~64 KiB (or when the build
 //! runner's one-second tick calls [`LogWriter::flush`]), so a 1 GB log is ~16,000 inserts and
-//! constant memory. One chunk is compressed and inserted in the background while the next is
-//! being filled (at most one in flight, so order and memory stay bounded): on two cores that
-//! nearly doubles ingest. `logMaxSize` is enforced here: past it, lines are dropped, and the
-//! last `logMaxTailSize` bytes are kept and written at the end.
+//! constant memory. Chunks are compressed on blocking threads while the next one fills, a few
+//! at a time, and appended strictly in order (each append task waits for the previous one):
+//! compression was half of the master's CPU per logged byte. At most [`IN_FLIGHT`] chunks
+//! are in memory. `logMaxSize` is enforced here: past it, lines are dropped, and the last
+//! `logMaxTailSize` bytes are kept and written at the end.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use tokio::task::JoinHandle;
 use crate::master::Shared;
 
 const FLUSH_AT: usize = 64 * 1024;
+/// Chunks being compressed or stored at once, per log.
+const IN_FLIGHT: usize = 3;
 
 /// One log being written.
 pub struct LogWriter {
@@ -29,7 +32,9 @@ pub struct LogWriter {
     tail: VecDeque<String>,
     tail_bytes: u64,
     dropped_lines: u64,
-    in_flight: Option<JoinHandle<()>>,
+    in_flight: VecDeque<JoinHandle<()>>,
+    /// Resolves when the most recently flushed chunk has been appended.
+    previous_done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl LogWriter {
@@ -52,7 +57,8 @@ impl LogWriter {
             tail: VecDeque::new(),
             tail_bytes: 0,
             dropped_lines: 0,
-            in_flight: None,
+            in_flight: VecDeque::new(),
+            previous_done: None,
         };
         crate::events::log(shared, id, "new").await;
         Ok(writer)
@@ -110,30 +116,52 @@ impl LogWriter {
         }
     }
 
-    /// Hands buffered lines to the store as one chunk. Returns once the previous chunk is
-    /// stored, so chunks land in order and at most two are in memory.
+    /// Hands buffered lines to the store as one chunk. Waits only when [`IN_FLIGHT`] chunks
+    /// are already on their way, so chunks land in order and memory stays bounded.
     pub async fn flush(&mut self, shared: &Arc<Shared>) {
         if self.buffer.is_empty() {
             return;
         }
-        self.wait_in_flight().await;
+        while self.in_flight.len() >= IN_FLIGHT {
+            self.wait_oldest().await;
+        }
         let text = std::mem::replace(&mut self.buffer, String::with_capacity(FLUSH_AT + 4096));
         self.written += text.len() as u64;
         let shared = shared.clone();
         let id = self.id;
-        self.in_flight = Some(tokio::spawn(async move {
-            match shared.store.log_append(id, &text).await {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let previous_done = self.previous_done.replace(done_rx);
+        self.in_flight.push_back(tokio::spawn(async move {
+            let chunk = match tokio::task::spawn_blocking(move || store::LogChunk::prepare(&text)).await {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    tracing::error!(log = %id, error = %e, "log compression failed");
+                    return;
+                }
+            };
+            // Appends happen in flush order: wait for the chunk before this one.
+            if let Some(previous) = previous_done {
+                let _ = previous.await;
+            }
+            match shared.store.log_append_chunk(id, &chunk).await {
                 Ok(_) => crate::events::log(&shared, id, "append").await,
                 Err(e) => tracing::error!(log = %id, error = %e, "could not store log lines"),
             }
+            let _ = done_tx.send(());
         }));
     }
 
-    async fn wait_in_flight(&mut self) {
-        if let Some(task) = self.in_flight.take() {
+    async fn wait_oldest(&mut self) {
+        if let Some(task) = self.in_flight.pop_front() {
             if let Err(e) = task.await {
                 tracing::error!(log = %self.id, error = %e, "log writer task failed");
             }
+        }
+    }
+
+    async fn wait_in_flight(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.wait_oldest().await;
         }
     }
 

@@ -67,8 +67,13 @@ async fn upgrade(
         )
             .into_response();
     };
+    // Small starting buffers: an idle worker then costs ~28 KiB instead of ~150 KiB
+    // (tungstenite's default 128 KiB read buffer is touched on the first frame); buffers
+    // still grow on demand for large frames (measured by bench/workers.sh).
     ws.max_message_size(super::connection::MAX_FRAME)
         .max_frame_size(super::connection::MAX_FRAME)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
             crate::attach::attach(shared, name, socket).await;
         })
