@@ -46,8 +46,8 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use error::StoreError;
 pub use list::{FilterOp, FilterSpec, ListQuery, SqlValue};
-pub use records::*;
 pub use logs::LogChunk;
+pub use records::*;
 pub use users::UserUpdate;
 
 use error::Context;

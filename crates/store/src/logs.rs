@@ -100,7 +100,11 @@ impl Store {
 
     /// Appends a chunk prepared (compressed) beforehand, so that callers can compress
     /// several chunks in parallel and still append them in order.
-    pub async fn log_append_chunk(&self, id: LogId, chunk: &LogChunk) -> Result<LogAppend, StoreError> {
+    pub async fn log_append_chunk(
+        &self,
+        id: LogId,
+        chunk: &LogChunk,
+    ) -> Result<LogAppend, StoreError> {
         const OP: &str = "log_append";
         if chunk.lines == 0 {
             let Some(log) = self.log_get(id).await? else {
@@ -310,12 +314,20 @@ impl LogChunk {
     /// Compresses whole lines (each ending in `\n`; a missing final `\n` is implied).
     pub fn prepare(lines: &str) -> LogChunk {
         if lines.is_empty() {
-            return LogChunk { bytes: Vec::new(), compressed: RAW, lines: 0 };
+            return LogChunk {
+                bytes: Vec::new(),
+                compressed: RAW,
+                lines: 0,
+            };
         }
         let content = lines.strip_suffix('\n').unwrap_or(lines);
         let count = content.matches('\n').count() as i64 + 1;
         let (bytes, compressed) = compress(content.as_bytes());
-        LogChunk { bytes, compressed, lines: count }
+        LogChunk {
+            bytes,
+            compressed,
+            lines: count,
+        }
     }
 }
 

@@ -132,13 +132,14 @@ impl LogWriter {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let previous_done = self.previous_done.replace(done_rx);
         self.in_flight.push_back(tokio::spawn(async move {
-            let chunk = match tokio::task::spawn_blocking(move || store::LogChunk::prepare(&text)).await {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    tracing::error!(log = %id, error = %e, "log compression failed");
-                    return;
-                }
-            };
+            let chunk =
+                match tokio::task::spawn_blocking(move || store::LogChunk::prepare(&text)).await {
+                    Ok(chunk) => chunk,
+                    Err(e) => {
+                        tracing::error!(log = %id, error = %e, "log compression failed");
+                        return;
+                    }
+                };
             // Appends happen in flush order: wait for the chunk before this one.
             if let Some(previous) = previous_done {
                 let _ = previous.await;
