@@ -821,119 +821,14 @@ mod tests {
     use crate::{ConfigValue, FunctionRef};
 
     /// Seed 002's two formatter examples (with `cgi.escape` written `html_escape`).
-    const FORMATTERS: &str = r#"
-from buildbot.status.builder import Results
-def messageFormatter(mode, name, build, results, master_status):
-    result = Results[results]
-
-    text = list()
-    text.append("STATUS: %s" % result.title())
-    return {
-        'body' : "\n".join(text),
-        'type' : 'plain'
-    }
-
-import cgi, datetime
-
-def html_message_formatter(mode, name, build, results, master_status):
-    """Provide a customized message to Buildbot's MailNotifier.
-
-    The last 80 lines of the log are provided as well as the changes
-    relevant to the build.  Message content is formatted as html.
-    """
-    result = Results[results]
-
-    limit_lines = 80
-    text = list()
-    text.append(u'<h4>Build status: %s</h4>' % result.upper())
-    text.append(u'<table cellspacing="10"><tr>')
-    text.append(u"<td>Buildslave for this Build:</td><td><b>%s</b></td></tr>" % build.getSlavename())
-    if master_status.getURLForThing(build):
-        text.append(u'<tr><td>Complete logs for all build steps:</td><td><a href="%s">%s</a></td></tr>'
-                    % (master_status.getURLForThing(build),
-                       master_status.getURLForThing(build))
-                    )
-        text.append(u'<tr><td>Build Reason:</td><td>%s</td></tr>' % build.getReason())
-        source = u""
-        for ss in build.getSourceStamps():
-            if ss.codebase:
-                source += u'%s: ' % ss.codebase
-            if ss.branch:
-                source += u"[branch %s] " % ss.branch
-            if ss.revision:
-                source +=  ss.revision
-            else:
-                source += u"HEAD"
-            if ss.patch:
-                source += u" (plus patch)"
-            if ss.patch_info: # add patch comment
-                source += u" (%s)" % ss.patch_info[1]
-        text.append(u"<tr><td>Build Source Stamp:</td><td><b>%s</b></td></tr>" % source)
-        text.append(u"<tr><td>Blamelist:</td><td>%s</td></tr>" % ",".join(build.getResponsibleUsers()))
-        text.append(u'</table>')
-        if ss.changes:
-            text.append(u'<h4>Recent Changes:</h4>')
-            for c in ss.changes:
-                cd = c.asDict()
-                when = datetime.datetime.fromtimestamp(cd['when'] ).ctime()
-                text.append(u'<table cellspacing="10">')
-                text.append(u'<tr><td>Repository:</td><td>%s</td></tr>' % cd['repository'] )
-                text.append(u'<tr><td>Project:</td><td>%s</td></tr>' % cd['project'] )
-                text.append(u'<tr><td>Time:</td><td>%s</td></tr>' % when)
-                text.append(u'<tr><td>Changed by:</td><td>%s</td></tr>' % cd['who'] )
-                text.append(u'<tr><td>Comments:</td><td>%s</td></tr>' % cd['comments'] )
-                text.append(u'</table>')
-                files = cd['files']
-                if files:
-                    text.append(u'<table cellspacing="10"><tr><th align="left">Files</th></tr>')
-                    for file in files:
-                        text.append(u'<tr><td>%s:</td></tr>' % file['name'] )
-                    text.append(u'</table>')
-        text.append(u'<br>')
-        # get all the steps in build in reversed order
-        rev_steps = reversed(build.getSteps())
-        # find the last step that finished
-        for step in rev_steps:
-            if step.isFinished():
-                break
-        # get logs for the last finished step
-        if step.isFinished():
-            logs = step.getLogs()
-        # No step finished, loop just exhausted itself; so as a special case we fetch all logs
-        else:
-            logs = build.getLogs()
-        # logs within a step are in reverse order. Search back until we find stdio
-        for log in reversed(logs):
-            if log.getName() == 'stdio':
-                break
-        name = "%s.%s" % (log.getStep().getName(), log.getName())
-        status, dummy = log.getStep().getResults()
-        content = log.getText().splitlines() # Note: can be VERY LARGE
-        url = u'%s/steps/%s/logs/%s' % (master_status.getURLForThing(build),
-                                       log.getStep().getName(),
-                                       log.getName())
-
-        text.append(u'<i>Detailed log of last build step:</i> <a href="%s">%s</a>'
-                    % (url, url))
-        text.append(u'<br>')
-        text.append(u'<h4>Last %d lines of "%s"</h4>' % (limit_lines, name))
-        unilist = list()
-        for line in content[len(content)-limit_lines:]:
-            unilist.append(html_escape(unicode(line,'utf-8')))
-        text.append(u'<pre>')
-        text.extend(unilist)
-        text.append(u'</pre>')
-        text.append(u'<br><br>')
-        text.append(u'<b>-The Buildbot</b>')
-        return {
-            'body': u"\n".join(text),
-            'type': 'html'
-            }
-
+    const FORMATTERS: &str = concat!(
+        include_str!("../tests/seed_formatters.cfg"),
+        r#"
 c = BuildmasterConfig = {}
 c['status'] = [MailNotifier(fromaddr="a@b.c", messageFormatter=messageFormatter),
                MailNotifier(fromaddr="a@b.c", messageFormatter=html_message_formatter)]
-"#;
+"#
+    );
 
     fn build() -> Arc<BuildStatus> {
         let change = ChangeStatus {
