@@ -60,6 +60,15 @@ pub async fn buildset(shared: &Arc<Shared>, id: BuildsetId, event: &str) {
     }
 }
 
+/// Announces a change just stored, from what was written.
+pub fn change_added(shared: &Arc<Shared>, added: &store::AddedChange) {
+    let c = &added.change;
+    shared.bus.publish(
+        &keys::change(c.id.0),
+        data::json::change(c, Some(&added.sourcestamp)),
+    );
+}
+
 /// Announces a new change.
 pub async fn change(shared: &Arc<Shared>, id: ChangeId) {
     if let Ok(Some(c)) = shared.store.change_get(id).await {

@@ -51,7 +51,7 @@ impl Store {
         .bind(entry.target)
         .bind(entry.remote)
         .bind(i64::from(entry.allowed))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("audit_add")?;
         Ok(())

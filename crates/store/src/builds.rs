@@ -87,7 +87,7 @@ impl Store {
         let result = sqlx::query("UPDATE builds SET state_string = $1 WHERE id = $2")
             .bind(state_string)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("build_set_state_string")?;
         expect_row(result, "builds", id.0)
@@ -103,7 +103,7 @@ impl Store {
             sqlx::query("UPDATE builds SET locks_duration_s = locks_duration_s + $1 WHERE id = $2")
                 .bind(seconds)
                 .bind(id.0)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .ctx("build_add_locks_duration")?;
         expect_row(result, "builds", id.0)
@@ -120,7 +120,7 @@ impl Store {
             .bind(results.code())
             .bind(now)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("build_finish")?;
         expect_row(result, "builds", id.0)

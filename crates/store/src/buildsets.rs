@@ -71,7 +71,7 @@ impl Store {
                 .ctx(OP)?;
         }
         for ss in &b.sourcestamps {
-            let ssid = find_or_create_sourcestamp(&mut tx, ss, b.submitted_at).await?;
+            let (ssid, _) = find_or_create_sourcestamp(&mut tx, ss, b.submitted_at).await?;
             sqlx::query(
                 "INSERT INTO buildset_sourcestamps (buildsetid, sourcestampid) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             )
@@ -304,7 +304,7 @@ impl Store {
             query = query.bind(id.0);
         }
         query
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("buildrequests_unclaim")?;
         Ok(())
@@ -432,7 +432,7 @@ pub(crate) async fn find_or_create_sourcestamp(
     conn: &mut AnyConnection,
     ss: &NewSourceStamp,
     now: Timestamp,
-) -> Result<SourceStampId, StoreError> {
+) -> Result<(SourceStampId, Timestamp), StoreError> {
     const OP: &str = "find_or_create_sourcestamp";
     let patchid = match &ss.patch {
         None => None,
@@ -455,7 +455,7 @@ pub(crate) async fn find_or_create_sourcestamp(
     let row = sqlx::query(
         "INSERT INTO sourcestamps (ss_hash, branch, revision, patchid, repository, codebase, project, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (ss_hash) DO UPDATE SET ss_hash = excluded.ss_hash RETURNING id",
+         ON CONFLICT (ss_hash) DO UPDATE SET ss_hash = excluded.ss_hash RETURNING id, created_at",
     )
     .bind(sourcestamp_hash(ss, patchid))
     .bind(ss.branch.as_deref())
@@ -468,7 +468,7 @@ pub(crate) async fn find_or_create_sourcestamp(
     .fetch_one(&mut *conn)
     .await
     .ctx(OP)?;
-    Ok(SourceStampId(int(&row, 0)?))
+    Ok((SourceStampId(int(&row, 0)?), int(&row, 1)?))
 }
 
 /// SHA-1 hex of the fields that make two source stamps the same one.

@@ -2,99 +2,116 @@
 
 use std::collections::BTreeMap;
 
-use model::{ChangeId, Properties, SourceStampId};
+use model::{ChangeId, Properties, SourceStampId, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
+use sqlx::{Any, Transaction};
 
 use crate::buildsets::find_or_create_sourcestamp;
+use crate::change_writer::Job;
 use crate::decode::{add_property_pair, int, opt_int, opt_text, property_pair, text};
 use crate::error::{Context, StoreError};
-use crate::{placeholders, ChangeRecord, NewChange, NewSourceStamp, Store};
+use crate::{placeholders, ChangeRecord, NewChange, NewSourceStamp, SourceStampRecord, Store};
 
 /// Columns decoded by [`change_record`]; needs `changes c`.
 pub(crate) const CHANGE_COLUMNS: &str = "c.changeid, c.author, c.committer, c.comments, c.branch, c.revision, \
      c.revlink, c.when_timestamp, c.category, c.repository, c.codebase, c.project, c.sourcestampid, c.parent_changeids";
+
+/// A webhook delivery id (GitHub's `X-GitHub-Delivery`…), recorded in the same transaction
+/// as the changes it carried.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The change hook dialect.
+    pub dialect: String,
+    /// The delivery id the forge sent.
+    pub id: String,
+    /// When it arrived.
+    pub received_at: Timestamp,
+}
+
+/// A change as [`Store::changes_add`] stored it, with its source stamp.
+#[derive(Debug, Clone)]
+pub struct AddedChange {
+    /// The change row, files and properties.
+    pub change: ChangeRecord,
+    /// Its source stamp (new or shared with an identical one).
+    pub sourcestamp: SourceStampRecord,
+}
+
+/// What [`Store::changes_add`] did.
+#[derive(Debug)]
+pub enum ChangesAdded {
+    /// Every change was stored.
+    Recorded(Vec<AddedChange>),
+    /// The delivery was recorded before: nothing was stored.
+    Replayed,
+}
 
 impl Store {
     /// Stores a change: finds or creates its source stamp, links the previous change on the
     /// same repository/branch/project/codebase as parent, and stores files and properties.
     /// One transaction.
     pub async fn change_add(&self, c: &NewChange) -> Result<ChangeId, StoreError> {
-        const OP: &str = "change_add";
+        let mut tx = self.write_tx("change_add").await?;
+        let added = insert_change(&mut tx, c).await?;
+        tx.commit().await.ctx("change_add")?;
+        Ok(added.change.id)
+    }
+
+    /// Stores `changes` as [`Store::change_add`] does, and with them the webhook delivery
+    /// that carried them, in one transaction: either the delivery is new and every change is
+    /// stored, or it was seen before and nothing is. Returns the changes as stored, so that
+    /// their events need no second read. Concurrent calls share transactions
+    /// ([`crate::change_writer`]).
+    pub async fn changes_add(
+        &self,
+        changes: Vec<NewChange>,
+        delivery: Option<Delivery>,
+    ) -> Result<ChangesAdded, StoreError> {
+        match &self.change_writer {
+            Some(writer) => writer.submit(changes, delivery).await,
+            None => {
+                let job = [(changes, delivery)];
+                let mut results = self.write_changes(&job).await?;
+                results.pop().ok_or(StoreError::WriterStopped)
+            }
+        }
+    }
+
+    /// Writes the changes of several deliveries in one transaction; one answer per delivery.
+    pub(crate) async fn write_deliveries(
+        &self,
+        jobs: &[Job],
+    ) -> Result<Vec<ChangesAdded>, StoreError> {
+        let jobs: Vec<(&[NewChange], Option<&Delivery>)> = jobs
+            .iter()
+            .map(|job| (job.changes.as_slice(), job.delivery.as_ref()))
+            .collect();
+        self.write_changes(&jobs).await
+    }
+
+    async fn write_changes<C: AsRef<[NewChange]>, D: std::borrow::Borrow<Delivery>>(
+        &self,
+        jobs: &[(C, Option<D>)],
+    ) -> Result<Vec<ChangesAdded>, StoreError> {
+        const OP: &str = "changes_add";
         let mut tx = self.write_tx(OP).await?;
-        let stamp = NewSourceStamp {
-            branch: c.branch.clone(),
-            revision: c.revision.clone(),
-            repository: c.repository.clone(),
-            codebase: c.codebase.clone(),
-            project: c.project.clone(),
-            patch: None,
-        };
-        let ssid = find_or_create_sourcestamp(&mut tx, &stamp, c.created_at).await?;
-        // Two spellings, so that both engines walk the (repository, branch, project,
-        // codebase, changeid) index instead of scanning every change of the repository.
-        let parent = match c.branch.as_deref() {
-            Some(branch) => sqlx::query(
-                "SELECT MAX(changeid) FROM changes
-                 WHERE repository = $1 AND branch = $2 AND project = $3 AND codebase = $4",
-            )
-            .bind(c.repository.as_str())
-            .bind(branch)
-            .bind(c.project.as_str())
-            .bind(c.codebase.as_str()),
-            None => sqlx::query(
-                "SELECT MAX(changeid) FROM changes
-                 WHERE repository = $1 AND branch IS NULL AND project = $2 AND codebase = $3",
-            )
-            .bind(c.repository.as_str())
-            .bind(c.project.as_str())
-            .bind(c.codebase.as_str()),
-        }
-        .fetch_one(&mut *tx)
-        .await
-        .ctx(OP)?;
-        let parent = opt_int(&parent, 0)?;
-        let row = sqlx::query(
-            "INSERT INTO changes (author, committer, comments, branch, revision, revlink, when_timestamp,
-                 category, repository, codebase, project, sourcestampid, parent_changeids)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING changeid",
-        )
-        .bind(c.author.as_str())
-        .bind(c.committer.as_deref())
-        .bind(c.comments.as_str())
-        .bind(c.branch.as_deref())
-        .bind(c.revision.as_deref())
-        .bind(c.revlink.as_deref())
-        .bind(c.when_timestamp)
-        .bind(c.category.as_deref())
-        .bind(c.repository.as_str())
-        .bind(c.codebase.as_str())
-        .bind(c.project.as_str())
-        .bind(ssid.0)
-        .bind(parent)
-        .fetch_one(&mut *tx)
-        .await
-        .ctx(OP)?;
-        let changeid = int(&row, 0)?;
-        for file in &c.files {
-            sqlx::query("INSERT INTO change_files (changeid, filename) VALUES ($1, $2)")
-                .bind(changeid)
-                .bind(file.as_str())
-                .execute(&mut *tx)
-                .await
-                .ctx(OP)?;
-        }
-        for (name, value, source) in c.properties.iter() {
-            sqlx::query("INSERT INTO change_properties (changeid, property_name, property_value) VALUES ($1, $2, $3)")
-                .bind(changeid)
-                .bind(name)
-                .bind(property_pair(value, source))
-                .execute(&mut *tx)
-                .await
-                .ctx(OP)?;
+        let mut results = Vec::with_capacity(jobs.len());
+        for (changes, delivery) in jobs {
+            if let Some(d) = delivery {
+                if !record_delivery(&mut tx, d.borrow()).await? {
+                    results.push(ChangesAdded::Replayed);
+                    continue;
+                }
+            }
+            let mut added = Vec::with_capacity(changes.as_ref().len());
+            for c in changes.as_ref() {
+                added.push(insert_change(&mut tx, c).await?);
+            }
+            results.push(ChangesAdded::Recorded(added));
         }
         tx.commit().await.ctx(OP)?;
-        Ok(ChangeId(changeid))
+        Ok(results)
     }
 
     /// One change with files, properties and parent.
@@ -189,6 +206,152 @@ impl Store {
 }
 
 /// Decodes [`CHANGE_COLUMNS`]; files and properties are left empty.
+/// Records a delivery id; false when it was recorded before.
+async fn record_delivery(
+    tx: &mut Transaction<'static, Any>,
+    d: &Delivery,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO webhook_deliveries (dialect, delivery_id, received_at) VALUES ($1, $2, $3)
+         ON CONFLICT (dialect, delivery_id) DO NOTHING",
+    )
+    .bind(d.dialect.as_str())
+    .bind(d.id.as_str())
+    .bind(d.received_at)
+    .execute(&mut **tx)
+    .await
+    .ctx("changes_add")?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Inserts one change with its source stamp, parent link, files and properties, in four
+/// statements whatever the number of files and properties: each round trip to the database
+/// costs more than the rows it carries.
+async fn insert_change(
+    tx: &mut Transaction<'static, Any>,
+    c: &NewChange,
+) -> Result<AddedChange, StoreError> {
+    const OP: &str = "change_add";
+    let stamp = NewSourceStamp {
+        branch: c.branch.clone(),
+        revision: c.revision.clone(),
+        repository: c.repository.clone(),
+        codebase: c.codebase.clone(),
+        project: c.project.clone(),
+        patch: None,
+    };
+    let (ssid, ss_created_at) = find_or_create_sourcestamp(tx, &stamp, c.created_at).await?;
+    // The parent is the previous change on the same repository/branch/project/codebase. Two
+    // spellings, so that both engines walk the (repository, branch, project, codebase,
+    // changeid) index instead of scanning every change of the repository.
+    let parent = match c.branch {
+        Some(_) => {
+            "(SELECT MAX(changeid) FROM changes
+                     WHERE repository = $9 AND branch = $4 AND project = $11 AND codebase = $10)"
+        }
+        None => {
+            "(SELECT MAX(changeid) FROM changes
+                  WHERE repository = $9 AND branch IS NULL AND project = $11 AND codebase = $10)"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO changes (author, committer, comments, branch, revision, revlink, when_timestamp,
+             category, repository, codebase, project, sourcestampid, parent_changeids)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {parent})
+         RETURNING changeid, parent_changeids"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(c.author.as_str())
+        .bind(c.committer.as_deref())
+        .bind(c.comments.as_str())
+        .bind(c.branch.as_deref())
+        .bind(c.revision.as_deref())
+        .bind(c.revlink.as_deref())
+        .bind(c.when_timestamp)
+        .bind(c.category.as_deref())
+        .bind(c.repository.as_str())
+        .bind(c.codebase.as_str())
+        .bind(c.project.as_str())
+        .bind(ssid.0)
+        .fetch_one(&mut **tx)
+        .await
+        .ctx(OP)?;
+    let changeid = int(&row, 0)?;
+    let parent = opt_int(&row, 1)?;
+    let files: Vec<[String; 1]> = c.files.iter().map(|f| [f.clone()]).collect();
+    insert_children(tx, "change_files (changeid, filename)", changeid, &files).await?;
+    let properties: Vec<[String; 2]> = c
+        .properties
+        .iter()
+        .map(|(name, value, source)| [name.to_string(), property_pair(value, source)])
+        .collect();
+    insert_children(
+        tx,
+        "change_properties (changeid, property_name, property_value)",
+        changeid,
+        &properties,
+    )
+    .await?;
+    Ok(AddedChange {
+        change: ChangeRecord {
+            id: ChangeId(changeid),
+            author: c.author.clone(),
+            committer: c.committer.clone(),
+            comments: c.comments.clone(),
+            branch: c.branch.clone(),
+            revision: c.revision.clone(),
+            revlink: c.revlink.clone(),
+            when_timestamp: c.when_timestamp,
+            category: c.category.clone(),
+            repository: c.repository.clone(),
+            codebase: c.codebase.clone(),
+            project: c.project.clone(),
+            sourcestampid: ssid,
+            files: c.files.clone(),
+            properties: c.properties.clone(),
+            parent_changeids: parent.map(ChangeId).into_iter().collect(),
+        },
+        sourcestamp: SourceStampRecord {
+            id: ssid,
+            branch: stamp.branch,
+            revision: stamp.revision,
+            repository: stamp.repository,
+            codebase: stamp.codebase,
+            project: stamp.project,
+            created_at: ss_created_at,
+            patch: None,
+        },
+    })
+}
+
+/// Inserts `rows` of texts under parent `id` into `table (parent, columns…)`, a few hundred
+/// rows per statement (SQLite caps the parameters of one statement).
+async fn insert_children<const N: usize>(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    id: i64,
+    rows: &[[String; N]],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(400) {
+        let mut next = 2;
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                let tuple = format!("($1, {})", placeholders(next, N));
+                next += N;
+                tuple
+            })
+            .collect();
+        let sql = format!("INSERT INTO {table} VALUES {}", tuples.join(", "));
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(id);
+        for value in chunk.iter().flatten() {
+            query = query.bind(value.as_str());
+        }
+        query.execute(&mut **tx).await.ctx("change_add")?;
+    }
+    Ok(())
+}
+
 pub(crate) fn change_record(row: &AnyRow) -> Result<ChangeRecord, StoreError> {
     Ok(ChangeRecord {
         id: ChangeId(int(row, 0)?),

@@ -62,6 +62,11 @@ pub enum StoreError {
         /// What was attempted.
         operation: &'static str,
     },
+    /// The task that writes changes has stopped: the master is shutting down.
+    #[error(
+        "the change writer has stopped; the master is shutting down, try again after it restarts"
+    )]
+    WriterStopped,
     /// The database reported an error.
     #[error("database error during {operation}: {source}")]
     Database {

@@ -16,7 +16,7 @@ impl Store {
         )
         .bind(builder.0)
         .bind(keep.max(0))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("builds_expire")?;
         Ok(result.rows_affected())
@@ -33,7 +33,7 @@ impl Store {
         )
         .bind(builder.0)
         .bind(keep.max(0))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("logs_expire")?;
         Ok(result.rows_affected())

@@ -19,6 +19,7 @@ pub mod audit;
 mod builders;
 mod builds;
 mod buildsets;
+mod change_writer;
 mod changes;
 mod decode;
 mod deliveries;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use changes::{AddedChange, ChangesAdded, Delivery};
 pub use error::StoreError;
 pub use list::{FilterOp, FilterSpec, ListQuery, SqlValue};
 pub use logs::LogChunk;
@@ -55,8 +57,16 @@ use error::Context;
 /// The database: a connection pool and the engine it talks to. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Readers, and on PostgreSQL writers too.
     pool: AnyPool,
+    /// Where writes go. On a SQLite file this is a pool of one connection: SQLite allows one
+    /// writer at a time, and writers that race for its lock sleep in its busy handler
+    /// (1 ms, 2 ms, 5 ms…) and wake each other through sqlx's worker threads. Queueing them
+    /// on one connection instead is fair, and was 2x faster for concurrent webhook writes.
+    writer: AnyPool,
     backend: Backend,
+    /// Group commit for [`Store::changes_add`]; `None` in the writer task's own copy.
+    change_writer: Option<change_writer::ChangeWriter>,
 }
 
 impl Store {
@@ -75,10 +85,11 @@ impl Store {
                 .connect(url)
                 .await
                 .ctx("connect")?;
-            return Ok(Store {
+            return Ok(Store::with_change_writer(
+                pool.clone(),
                 pool,
-                backend: Backend::Postgres,
-            });
+                Backend::Postgres,
+            ));
         }
         let Some(rest) = url.strip_prefix("sqlite:") else {
             return Err(bad("expected sqlite:, postgres:// or postgresql://"));
@@ -90,33 +101,37 @@ impl Store {
             _ => url.to_string(),
         };
         // A shared in-memory database lives only while a connection holds it, so keep one
-        // connection forever; a file database gets a few readers beside the single writer.
-        let options = match in_memory {
-            true => AnyPoolOptions::new()
+        // connection forever, for readers and the writer; a file database gets a few readers
+        // beside the single writer.
+        if in_memory {
+            let options = AnyPoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None),
-            false => AnyPoolOptions::new().max_connections(4),
-        };
-        let pool = options
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await
-            .ctx("connect")?;
-        Ok(Store {
+                .max_lifetime(None);
+            let pool = sqlite_pool(options, &url).await?;
+            return Ok(Store::with_change_writer(
+                pool.clone(),
+                pool,
+                Backend::Sqlite,
+            ));
+        }
+        let pool = sqlite_pool(AnyPoolOptions::new().max_connections(4), &url).await?;
+        let writer = sqlite_pool(AnyPoolOptions::new().max_connections(1), &url).await?;
+        Ok(Store::with_change_writer(pool, writer, Backend::Sqlite))
+    }
+
+    fn with_change_writer(pool: AnyPool, writer: AnyPool, backend: Backend) -> Store {
+        let bare = Store {
             pool,
-            backend: Backend::Sqlite,
-        })
+            writer,
+            backend,
+            change_writer: None,
+        };
+        Store {
+            change_writer: Some(change_writer::ChangeWriter::start(bare.clone())),
+            ..bare
+        }
     }
 
     /// The engine behind this store.
@@ -126,6 +141,7 @@ impl Store {
 
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -137,10 +153,32 @@ impl Store {
         operation: &'static str,
     ) -> Result<Transaction<'static, Any>, StoreError> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.ctx(operation),
-            Backend::Postgres => self.pool.begin().await.ctx(operation),
+            Backend::Sqlite => self
+                .writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .ctx(operation),
+            Backend::Postgres => self.writer.begin().await.ctx(operation),
         }
     }
+}
+
+/// A SQLite pool with the pragmas every connection needs.
+async fn sqlite_pool(options: AnyPoolOptions, url: &str) -> Result<AnyPool, StoreError> {
+    options
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .ctx("connect")
 }
 
 /// On PostgreSQL, locks row `id` of `table` until the transaction ends, so that concurrent

@@ -158,7 +158,7 @@ impl Store {
     pub async fn log_finish(&self, id: LogId) -> Result<(), StoreError> {
         let result = sqlx::query("UPDATE logs SET complete = 1 WHERE id = $1")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("log_finish")?;
         expect_row(result, "logs", id.0)

@@ -15,7 +15,7 @@ impl Store {
         )
         .bind(name)
         .bind(model::now())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .ctx("master_upsert")?;
         Ok(MasterId(int(&row, 0)?))
@@ -55,7 +55,7 @@ impl Store {
         let result = sqlx::query("UPDATE masters SET last_active = $1 WHERE id = $2")
             .bind(now)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("master_heartbeat")?;
         expect_row(result, "masters", id.0)

@@ -73,7 +73,7 @@ impl Store {
                 sqlx::raw_sql(
                     "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
                 )
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .ctx("create schema_version")?;
                 0

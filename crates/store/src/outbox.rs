@@ -159,7 +159,7 @@ impl Store {
             .bind(lease_until)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await
             .ctx("outbox_claim_due")?;
         let mut records = rows
@@ -193,7 +193,7 @@ impl Store {
         for id in ids {
             query = query.bind(*id);
         }
-        query.execute(&self.pool).await.ctx("outbox_mark_sent")?;
+        query.execute(&self.writer).await.ctx("outbox_mark_sent")?;
         Ok(())
     }
 
@@ -211,7 +211,7 @@ impl Store {
         .bind(error)
         .bind(next_attempt_at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("outbox_mark_retry")?;
         Ok(())
@@ -225,7 +225,7 @@ impl Store {
         )
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("outbox_mark_failed")?;
         Ok(())

@@ -17,7 +17,7 @@ impl Store {
             sqlx::query("UPDATE buildrequests SET priority = $1 WHERE id = $2 AND complete = 0")
                 .bind(priority)
                 .bind(id.0)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .ctx("buildrequest_set_priority")?;
         Ok(result.rows_affected() > 0)

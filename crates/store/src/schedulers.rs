@@ -54,7 +54,7 @@ impl Store {
         let result = sqlx::query("UPDATE schedulers SET enabled = $1 WHERE id = $2")
             .bind(enabled as i64)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("scheduler_set_enabled")?;
         expect_row(result, "schedulers", id.0)
@@ -121,7 +121,7 @@ impl Store {
         .bind(scheduler.0)
         .bind(change.0)
         .bind(important as i64)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("scheduler_changes_classify")?;
         Ok(())
@@ -160,7 +160,7 @@ impl Store {
             .bind(limit.0),
         };
         query
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("scheduler_changes_flush")?;
         Ok(())

@@ -106,7 +106,7 @@ impl Store {
         let result = sqlx::query("UPDATE steps SET state_string = $1 WHERE id = $2")
             .bind(state_string)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("step_set_state_string")?;
         expect_row(result, "steps", id.0)
@@ -125,7 +125,7 @@ impl Store {
         let result = sqlx::query("UPDATE steps SET urls_json = $1 WHERE id = $2")
             .bind(serde_json::Value::Array(list).to_string())
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("step_set_urls")?;
         expect_row(result, "steps", id.0)
@@ -146,7 +146,7 @@ impl Store {
         .bind(hidden as i64)
         .bind(now)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("step_finish")?;
         expect_row(result, "steps", id.0)
@@ -186,7 +186,7 @@ impl Store {
         let result = sqlx::query(sql)
             .bind(now)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx(op)?;
         expect_row(result, "steps", id.0)

@@ -125,7 +125,7 @@ impl Store {
     pub async fn user_remove(&self, uid: UserId) -> Result<(), StoreError> {
         let result = sqlx::query("DELETE FROM users WHERE uid = $1")
             .bind(uid.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("user_remove")?;
         expect_row(result, "users", uid.0)

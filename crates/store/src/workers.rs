@@ -15,7 +15,7 @@ impl Store {
              ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
         )
         .bind(name)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .ctx("worker_upsert")?;
         Ok(WorkerId(int(&row, 0)?))
@@ -87,7 +87,7 @@ impl Store {
         sqlx::query("DELETE FROM connected_workers WHERE masterid = $1 AND workerid = $2")
             .bind(master.0)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .ctx("worker_disconnected")?;
         Ok(())
@@ -108,7 +108,7 @@ impl Store {
         .bind(pause_reason)
         .bind(graceful as i64)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .ctx("worker_set_state")?;
         expect_row(result, "workers", id.0)

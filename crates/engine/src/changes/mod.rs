@@ -1,4 +1,5 @@
-//! Change sources and the one way a change enters the master: [`add_change`].
+//! Change sources and the ways a change enters the master: [`add_change`] and, for webhook
+//! deliveries, [`add_delivered_changes`].
 //!
 //! Pollers keep their last seen revision in the database, so commits made while the master
 //! was down are found at the next poll (`pollAtLaunch` makes that poll happen at start).
@@ -24,6 +25,22 @@ pub async fn add_change(
     let id = shared.store.change_add(change).await?;
     crate::events::change(shared, id).await;
     Ok(id)
+}
+
+/// Records the changes of one webhook delivery, and the delivery id, in one transaction,
+/// then announces them from what was written. A replayed delivery records nothing.
+pub async fn add_delivered_changes(
+    shared: &Arc<Shared>,
+    changes: Vec<store::NewChange>,
+    delivery: Option<store::Delivery>,
+) -> Result<store::ChangesAdded, EngineError> {
+    let added = shared.store.changes_add(changes, delivery).await?;
+    if let store::ChangesAdded::Recorded(added) = &added {
+        for a in added {
+            crate::events::change_added(shared, a);
+        }
+    }
+    Ok(added)
 }
 
 /// Starts one task per configured change source.

@@ -32,8 +32,7 @@ pub mod googlecode;
 pub mod poller;
 pub mod signature;
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{LazyLock, Mutex};
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -225,27 +224,6 @@ fn delivery_id(dialect: Dialect, request: &HookRequest) -> Result<Option<String>
     }
 }
 
-/// Deliveries being recorded right now, so that two copies arriving together are not both
-/// recorded before either is marked as seen. Held only between two `.await`s, never across.
-static IN_FLIGHT: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
-
-/// Removes its delivery from [`IN_FLIGHT`] when dropped.
-struct InFlight(String);
-
-impl InFlight {
-    fn claim(key: String) -> Option<InFlight> {
-        let mut set = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(key.clone()).then_some(InFlight(key))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let mut set = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        set.remove(&self.0);
-    }
-}
-
 async fn hook(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -327,48 +305,26 @@ async fn hook(
         Err(e) => return refuse_for(&name, e),
     };
     // A delivery with no change needs no dedup: accepting it twice records nothing twice.
-    let _claim = match delivery.as_deref().filter(|_| !changes.is_empty()) {
-        None => None,
-        Some(id) => {
-            let replay = || {
-                refuse(
-                    StatusCode::CONFLICT,
-                    &format!("delivery {id} was already accepted"),
-                )
-            };
-            let Some(claim) = InFlight::claim(format!("{name}\u{0}{id}")) else {
-                return replay();
-            };
-            match state.shared.store.webhook_delivery_seen(&name, id).await {
-                Ok(false) => {}
-                Ok(true) => return replay(),
-                Err(e) => return internal(&name, "could not check the delivery id", &e),
-            }
-            Some(claim)
+    let delivery = delivery
+        .filter(|_| !changes.is_empty())
+        .map(|id| store::Delivery {
+            dialect: name.clone(),
+            id,
+            received_at: request.received_at,
+        });
+    let delivery_id = delivery.as_ref().map(|d| d.id.clone()).unwrap_or_default();
+    let added = match engine::changes::add_delivered_changes(&state.shared, changes, delivery).await
+    {
+        Ok(store::ChangesAdded::Recorded(added)) => added,
+        Ok(store::ChangesAdded::Replayed) => {
+            return refuse(
+                StatusCode::CONFLICT,
+                &format!("delivery {delivery_id} was already accepted"),
+            );
         }
+        Err(e) => return internal(&name, "could not record the changes", &e),
     };
-    let mut ids = Vec::new();
-    for change in &changes {
-        match engine::changes::add_change(&state.shared, change).await {
-            Ok(id) => ids.push(id.0),
-            Err(e) => return internal(&name, "could not record the change", &e),
-        }
-    }
-    // Marked after the changes: a crash in between may let a redelivery record them again,
-    // which is better than a delivery marked as seen whose changes were lost.
-    if let Some(id) = &delivery {
-        if !ids.is_empty() {
-            let now = request.received_at;
-            if let Err(e) = state
-                .shared
-                .store
-                .webhook_delivery_record(&name, id, now)
-                .await
-            {
-                return internal(&name, "could not record the delivery id", &e);
-            }
-        }
-    }
+    let ids: Vec<i64> = added.iter().map(|a| a.change.id.0).collect();
     tracing::info!(dialect = %name, changes = ids.len(), "change hook accepted");
     answer(&format!("{} change(s) recorded", ids.len()))
 }
