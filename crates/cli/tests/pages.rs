@@ -214,7 +214,15 @@ fn every_page(db: Db) {
     assert!(!wf_builder.contains("href=\"&#x2f;builders&#x2f;bad\""));
     let no_events = page(&master, "/waterfall?show_events=false");
     assert!(!no_events.contains("class=\"events\""));
-    assert!(page(&master, "/waterfall").contains("class=\"events\""));
+    assert!(!no_events.contains("tag event"), "{no_events}");
+    let events = page(&master, "/waterfall");
+    assert!(events.contains("class=\"events\""));
+    // The master's start and the worker's attaching are rows of their own.
+    assert!(
+        events.contains("<span class=\"tag event master\">master started</span>")
+            && events.contains("<span class=\"tag event connected\">w1 connected</span>"),
+        "{events}"
+    );
     let past = page(&master, "/waterfall?last_time=1000");
     assert!(past.contains("No builds in this window"));
     let one = page(&master, "/waterfall?num_events=1");

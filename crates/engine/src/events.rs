@@ -69,6 +69,18 @@ pub fn change_added(shared: &Arc<Shared>, added: &store::AddedChange) {
     );
 }
 
+/// Records a non-build event (`started`, `reconfig`, or a worker's) for the waterfall. A
+/// failure is logged, not returned: losing a waterfall line must not stop the master.
+pub async fn master_event(shared: &Arc<Shared>, worker: Option<WorkerId>, event: &str) {
+    if let Err(e) = shared
+        .store
+        .master_event_add(model::now(), worker, event)
+        .await
+    {
+        tracing::warn!(event, error = %e, "could not record a waterfall event");
+    }
+}
+
 /// Announces a new change.
 pub async fn change(shared: &Arc<Shared>, id: ChangeId) {
     if let Ok(Some(c)) = shared.store.change_get(id).await {
@@ -84,8 +96,12 @@ pub async fn change(shared: &Arc<Shared>, id: ChangeId) {
     }
 }
 
-/// Announces a worker event.
+/// Announces a worker event. Attaching, detaching and going missing are also recorded for
+/// the waterfall's `show_events`.
 pub async fn worker(shared: &Arc<Shared>, id: WorkerId, event: &str) {
+    if matches!(event, "connected" | "disconnected" | "missing") {
+        master_event(shared, Some(id), event).await;
+    }
     if let Ok(Some(w)) = shared.store.worker_get(id).await {
         shared
             .bus

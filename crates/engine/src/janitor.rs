@@ -11,7 +11,10 @@ use crate::master::Shared;
 /// How long a webhook delivery id is remembered.
 const DELIVERY_MEMORY_SECS: i64 = 30 * 24 * 3600;
 
-/// The pass at start, over every builder, and the daily pass over delivery ids.
+/// How long worker and master events are kept for the waterfall's `show_events`.
+const EVENT_MEMORY_SECS: i64 = 90 * 24 * 3600;
+
+/// The pass at start, over every builder, and the daily pass over delivery ids and events.
 pub async fn run(shared: Arc<Shared>) {
     let ids: Vec<BuilderId> = shared.runtime().builder_ids.values().copied().collect();
     for id in ids {
@@ -22,6 +25,10 @@ pub async fn run(shared: Arc<Shared>) {
         let before = model::now() - DELIVERY_MEMORY_SECS;
         if let Err(e) = shared.store.webhook_deliveries_expire(before).await {
             tracing::warn!(error = %e, "could not expire old webhook delivery ids");
+        }
+        let before = model::now() - EVENT_MEMORY_SECS;
+        if let Err(e) = shared.store.master_events_expire(before).await {
+            tracing::warn!(error = %e, "could not expire old waterfall events");
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)) => {}

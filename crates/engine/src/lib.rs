@@ -79,6 +79,7 @@ impl Master {
         tasks.push(tokio::spawn(distributor::run(shared.clone())));
         tasks.push(tokio::spawn(janitor::run(shared.clone())));
         schedulers::restart(&shared);
+        events::master_event(&shared, None, "started").await;
         // Status targets are started, and the inactive ones announced, by `reporters::start`.
         tracing::info!(worker_port = %worker_addr, "master started");
         Ok(Master {

@@ -96,6 +96,7 @@ pub async fn reconfig(shared: &Arc<Shared>) -> Result<(), EngineError> {
     sync_workers(shared);
     crate::schedulers::restart(shared);
     shared.wake.notify_one();
+    crate::events::master_event(shared, None, "reconfig").await;
     tracing::info!("configuration reloaded");
     Ok(())
 }

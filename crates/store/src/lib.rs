@@ -28,6 +28,7 @@ mod horizon;
 mod identifier;
 mod list;
 mod logs;
+mod master_events;
 mod masters;
 mod migrate;
 mod object_state;
@@ -49,6 +50,7 @@ pub use changes::{AddedChange, ChangesAdded, Delivery};
 pub use error::StoreError;
 pub use list::{FilterOp, FilterSpec, ListQuery, SqlValue};
 pub use logs::LogChunk;
+pub use master_events::MasterEvent;
 pub use records::*;
 pub use users::UserUpdate;
 
@@ -62,7 +64,7 @@ pub struct Store {
     /// Where writes go. On a SQLite file this is a pool of one connection: SQLite allows one
     /// writer at a time, and writers that race for its lock sleep in its busy handler
     /// (1 ms, 2 ms, 5 ms…) and wake each other through sqlx's worker threads. Queueing them
-    /// on one connection instead is fair, and was 2x faster for concurrent webhook writes.
+    /// on one connection instead is fair, and cut the master CPU per webhook delivery by 40%.
     writer: AnyPool,
     backend: Backend,
     /// Group commit for [`Store::changes_add`]; `None` in the writer task's own copy.

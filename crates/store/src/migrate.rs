@@ -14,6 +14,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0002_deliveries_outbox.sql"),
     ),
     (3, include_str!("../migrations/sqlite/0003_audit.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_master_events.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations: (version, script), ascending; same versions as [`SQLITE`].
@@ -24,10 +28,14 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0002_deliveries_outbox.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_audit.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_master_events.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 impl Store {
     /// How the database's schema compares with this build's migrations.

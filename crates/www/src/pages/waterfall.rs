@@ -7,6 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Value as Json};
 use store::pages::BuildFilter;
+use store::MasterEvent;
 
 use super::args::Args;
 use super::build::find_build;
@@ -23,6 +24,125 @@ struct Row {
     time: i64,
     oldest: i64,
     cells: Vec<Json>,
+}
+
+/// Packs builds and events into table rows, newest first. A build joins the open row when
+/// its column is free there and it started within IDLE_GAP_S of the row's newest build, so
+/// the table has about as many rows as there are moments of activity, not one row per
+/// build (at 1,000 builders a row per build made pages of megabytes of empty cells). An
+/// event gets a row of its own, and a quiet stretch longer than IDLE_GAP_S one "idle" line.
+struct Packer {
+    width: usize,
+    table: Vec<Json>,
+    open: Option<Row>,
+    previous: Option<i64>,
+}
+
+impl Packer {
+    fn new(width: usize) -> Packer {
+        Packer {
+            width,
+            table: Vec::new(),
+            open: None,
+            previous: None,
+        }
+    }
+
+    fn add_build(&mut self, col: usize, started: i64, build: Json) {
+        let fits = self
+            .open
+            .as_ref()
+            .is_some_and(|row| row.cells[col].is_null() && row.time - started <= IDLE_GAP_S);
+        if !fits {
+            self.close();
+            self.gap_before(started);
+            self.open = Some(Row {
+                time: started,
+                oldest: started,
+                cells: vec![Json::Null; self.width],
+            });
+        }
+        if let Some(row) = self.open.as_mut() {
+            row.cells[col] = json!({ "build": build });
+            row.oldest = started;
+        }
+    }
+
+    /// An event row: `cells` holds the event's cell in each column it concerns, null
+    /// elsewhere.
+    fn add_event(&mut self, at: i64, cells: Vec<Json>) {
+        self.close();
+        self.gap_before(at);
+        self.table
+            .push(json!({"time": at, "event": true, "cells": segments(cells)}));
+        self.previous = Some(at);
+    }
+
+    fn close(&mut self) {
+        if let Some(row) = self.open.take() {
+            self.previous = Some(row.oldest);
+            self.table
+                .push(json!({"time": row.time, "cells": segments(row.cells)}));
+        }
+    }
+
+    fn gap_before(&mut self, at: i64) {
+        if let Some(prev) = self.previous {
+            if prev - at > IDLE_GAP_S {
+                self.table.push(json!({ "gap": prev - at }));
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<Json> {
+        self.close();
+        self.table
+    }
+}
+
+/// A row's cells for the template: each run of empty columns becomes one `{"span": n}`,
+/// shown as one `<td colspan=n>`. At 1,000 builders most cells are empty, and one element
+/// per empty cell was most of the page's bytes and of its rendering time.
+fn segments(cells: Vec<Json>) -> Vec<Json> {
+    let mut out = Vec::new();
+    let mut empty = 0;
+    for cell in cells {
+        if cell.is_null() {
+            empty += 1;
+            continue;
+        }
+        if empty > 0 {
+            out.push(json!({ "span": empty }));
+            empty = 0;
+        }
+        out.push(cell);
+    }
+    if empty > 0 {
+        out.push(json!({ "span": empty }));
+    }
+    out
+}
+
+/// The cells of an event row: a worker's event in the columns of the builders it serves; a
+/// master's event (start, reconfig) as one cell across every column.
+fn event_cells(event: &MasterEvent, shown: &[&BuilderInfo]) -> Option<Vec<Json>> {
+    let Some(worker) = &event.worker else {
+        let text = match event.event.as_str() {
+            "reconfig" => "configuration reloaded".to_string(),
+            other => format!("master {other}"),
+        };
+        return (!shown.is_empty())
+            .then(|| vec![json!({"event": text, "class": "master", "span": shown.len()})]);
+    };
+    let text = format!("{worker} {}", event.event);
+    let cells: Vec<Json> = shown
+        .iter()
+        .map(|b| match b.workernames.contains(worker) {
+            true => json!({"event": text, "class": event.event, "span": 1}),
+            false => Json::Null,
+        })
+        .collect();
+    cells.iter().any(|c| !c.is_null()).then_some(cells)
 }
 
 /// The `num_events` and `num_events_max` options.
@@ -98,53 +218,55 @@ pub(crate) async fn page(
         .map_err(internal)?;
     let columns: HashMap<model::BuilderId, usize> =
         shown.iter().enumerate().map(|(i, b)| (b.id, i)).collect();
-    // Builds are packed into rows, newest first: a build joins the open row when its column
-    // is free there and it started within IDLE_GAP_S of the row's newest build, so the table
-    // has about as many rows as there are moments of activity, not one row per build (at
-    // 1,000 builders a row per build made pages of megabytes of empty cells).
-    let mut table: Vec<Json> = Vec::new();
-    let mut open: Option<Row> = None;
-    let mut previous: Option<i64> = None;
+    let mut steps_of: HashMap<model::BuildId, Vec<&store::StepRecord>> = HashMap::new();
+    for s in steps.iter().filter(|s| !s.hidden) {
+        steps_of.entry(s.buildid).or_default().push(s);
+    }
+    let show_events = args.flag("show_events", true);
+    let events = match show_events {
+        // Events from the oldest build shown (or the window's start) to the window's end.
+        true => {
+            let after = match rows.len() as i64 >= num_events {
+                true => rows.last().map(|r| r.build.started_at),
+                false => first_time,
+            };
+            state
+                .shared
+                .store
+                .master_events(after, before, num_events)
+                .await
+                .map_err(internal)?
+        }
+        false => Vec::new(),
+    };
+    let mut packer = Packer::new(shown.len());
+    let mut events = events.iter().peekable();
     for r in &rows {
+        let started = r.build.started_at;
+        while let Some(e) = events.next_if(|e| e.at > started) {
+            if let Some(cells) = event_cells(e, &shown) {
+                packer.add_event(e.at, cells);
+            }
+        }
         let Some(&col) = columns.get(&r.build.builderid) else {
             continue;
         };
-        let started = r.build.started_at;
-        let fits = open
-            .as_ref()
-            .is_some_and(|row| row.cells[col].is_null() && row.time - started <= IDLE_GAP_S);
-        if !fits {
-            if let Some(row) = open.take() {
-                previous = Some(row.oldest);
-                table.push(json!({"time": row.time, "cells": row.cells}));
-            }
-            if let Some(prev) = previous {
-                if prev - started > IDLE_GAP_S {
-                    table.push(json!({"gap": prev - started}));
-                }
-            }
-            open = Some(Row {
-                time: started,
-                oldest: started,
-                cells: vec![Json::Null; shown.len()],
-            });
-        }
         let mut b = view::build(&catalog, &r.build);
         let url = b["url"].as_str().unwrap_or_default().to_string();
-        b["steps"] = steps
-            .iter()
-            .filter(|s| s.buildid == r.build.id && !s.hidden)
-            .map(|s| view::step(&url, s))
-            .collect();
+        b["steps"] = steps_of
+            .get(&r.build.id)
+            .map(|steps| steps.iter().map(|s| view::step(&url, s)).collect())
+            .unwrap_or_default();
         b["branch"] = json!(r.branch);
         b["revision"] = json!(r.revision);
-        let row = open.as_mut().expect("a row is open here");
-        row.cells[col] = b;
-        row.oldest = started;
+        packer.add_build(col, started, b);
     }
-    if let Some(row) = open {
-        table.push(json!({"time": row.time, "cells": row.cells}));
+    for e in events {
+        if let Some(cells) = event_cells(e, &shown) {
+            packer.add_event(e.at, cells);
+        }
     }
+    let table = packer.finish();
     let older = rows.last().map(|r| r.build.started_at - 1);
     let mut next_args: Vec<(String, String)> = args
         .pairs()
@@ -161,7 +283,7 @@ pub(crate) async fn page(
         json!({
             "boxes": boxes,
             "rows": table,
-            "show_events": args.flag("show_events", true),
+            "show_events": show_events,
             "num_events": num_events,
             "older_url": older.map(|_| format!("/waterfall?{}", super::args::encode(&next_args))),
             "live_builders": shown.iter().map(|b| b.id.0).collect::<Vec<_>>(),
