@@ -1,11 +1,15 @@
 //! Worker protocol features end-to-end, with real master and worker processes: commands on a
-//! pseudo-terminal (`usePTY`).
+//! pseudo-terminal (`usePTY`), TLS on the worker port (our worker and the stock one), and the
+//! cap on worker connections.
 
 mod harness;
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{Db, TestMaster, TestWorker};
+use harness::{run_ok, stock_worker_bin, wait_for, Db, TestMaster, TestWorker};
 
 const PTY: &str = r#"
 c = BuildmasterConfig = {}
@@ -50,4 +54,328 @@ fn has_line(log: &str, word: &str) -> bool {
         line == word
             || (line.len() == word.len() + 1 && line.starts_with('o') && line.ends_with(word))
     })
+}
+
+/// A CA and a server certificate for 127.0.0.1 it signs, made with the `openssl` tool, plus a
+/// second CA that signs nothing of ours (for the wrong-certificate case).
+struct TestCerts {
+    dir: tempfile::TempDir,
+}
+
+impl TestCerts {
+    fn new() -> TestCerts {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let openssl = |args: &[&str]| {
+            run_ok(Command::new("openssl").current_dir(dir.path()).args(args));
+        };
+        for ca in ["ca", "other-ca"] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=Signalbox test {ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ]);
+        }
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .expect("write extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        TestCerts { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The master's worker port spec, serving this certificate.
+    fn strport(&self) -> String {
+        format!(
+            "ssl:@WORKER_PORT@:privateKey={}:certKey={}:interface=127.0.0.1",
+            self.path("server.key").display(),
+            self.path("server.pem").display()
+        )
+    }
+}
+
+const TLS: &str = r#"
+c = BuildmasterConfig = {}
+c['protocols'] = {'msgpack_experimental_v7': {'port': "@PORT_SPEC@"}}
+c['workers'] = [Worker("w1", "pw1"), Worker("w2", "pw2")]
+c['db'] = {'db_url': "@DB_URL@"}
+f = BuildFactory()
+f.addStep(ShellCommand(name="hello", command=Interpolate("echo hello from %(prop:workername)s")))
+c['builders'] = [BuilderConfig(name="b1", workernames=["w1"], factory=f),
+                 BuilderConfig(name="b2", workernames=["w2"], factory=f)]
+c['schedulers'] = [ForceScheduler(name="force", builderNames=["b1", "b2"])]
+c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1", authz=Authz(forceBuild=True))]
+"#;
+
+/// Creates our worker with extra `worker create` flags and starts it.
+fn our_worker(port: u16, name: &str, password: &str, flags: &[&str]) -> TestWorker {
+    let dir = tempfile::tempdir().expect("temp dir");
+    run_ok(
+        Command::new(harness::bin())
+            .args(["worker", "create"])
+            .args(flags)
+            .arg(dir.path())
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(name)
+            .arg(password),
+    );
+    let mut worker = TestWorker { dir, child: None };
+    worker.spawn();
+    worker
+}
+
+/// A stock `buildbot-worker` created with `--use-tls`, trusting `ca` through `SSL_CERT_FILE`
+/// (Twisted's `tls:` endpoint checks the master with OpenSSL's default paths, which honour it).
+struct StockTlsWorker {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl StockTlsWorker {
+    fn start(exe: &Path, port: u16, name: &str, password: &str, ca: &Path) -> StockTlsWorker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let basedir = dir.path().join("worker");
+        run_ok(
+            Command::new(exe)
+                .args([
+                    "create-worker",
+                    "-q",
+                    "--use-tls",
+                    "--protocol=msgpack_experimental_v7",
+                ])
+                .arg(&basedir)
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(name)
+                .arg(password),
+        );
+        let log = std::fs::File::create(dir.path().join("stdout.log")).expect("log");
+        let child = Command::new(exe)
+            .args(["start", "--nodaemon"])
+            .arg(&basedir)
+            .env("SSL_CERT_FILE", ca)
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start buildbot-worker");
+        StockTlsWorker { dir, child }
+    }
+
+    fn log(&self) -> String {
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "{}\n{}",
+            read(self.dir.path().join("stdout.log")),
+            read(self.dir.path().join("worker/twistd.log"))
+        )
+    }
+}
+
+impl Drop for StockTlsWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn workers_attach_and_build_over_tls() {
+    let certs = TestCerts::new();
+    let master = TestMaster::start(
+        Db::Sqlite,
+        "tls",
+        &TLS.replace("@PORT_SPEC@", &certs.strport()),
+    );
+    let ours = our_worker(
+        master.worker_port,
+        "w1",
+        "pw1",
+        &[
+            "--use-tls",
+            "--tls-ca",
+            &certs.path("ca.pem").display().to_string(),
+        ],
+    );
+    master.wait_attached("w1", Duration::from_secs(60));
+    let stock = stock_worker_bin().map(|exe| {
+        let w = StockTlsWorker::start(&exe, master.worker_port, "w2", "pw2", &certs.path("ca.pem"));
+        wait_for(Duration::from_secs(60), "the stock worker over TLS", || {
+            master
+                .log()
+                .lines()
+                .any(|l| l.contains("worker attached") && l.contains("worker=w2"))
+                .then_some(())
+        });
+        w
+    });
+    let builders: &[&str] = if stock.is_some() {
+        &["b1", "b2"]
+    } else {
+        &["b1"]
+    };
+    master.force("force", builders);
+    let builds = master.wait_finished_builds(builders.len(), Duration::from_secs(120));
+    let context = || {
+        format!(
+            "builds: {builds:?}\nmaster log:\n{}\nour worker:\n{}\nstock worker:\n{}",
+            master.log(),
+            ours.log(),
+            stock.as_ref().map(StockTlsWorker::log).unwrap_or_default()
+        )
+    };
+    for build in &builds {
+        assert_eq!(build["results"], 0, "{}", context());
+        let id = build["buildid"].as_i64().expect("buildid");
+        let log = master.step_log(id, "hello");
+        assert!(log.contains("hello from w"), "{log}\n{}", context());
+    }
+}
+
+/// Waits until `log()` contains `needle`, then checks that no process panicked.
+fn wait_log(what: &str, log: impl Fn() -> String, needle: &str) {
+    wait_for(Duration::from_secs(60), what, || {
+        log().contains(needle).then_some(())
+    });
+    assert!(!log().contains("panicked"), "{what}:\n{}", log());
+}
+
+#[test]
+fn tls_mismatches_are_reported_not_fatal() {
+    let certs = TestCerts::new();
+    let tls_master = TestMaster::start(
+        Db::Sqlite,
+        "tlsbad",
+        &TLS.replace("@PORT_SPEC@", &certs.strport()),
+    );
+    // A worker without TLS, against the TLS port.
+    let plain = our_worker(tls_master.worker_port, "w1", "pw1", &[]);
+    wait_log(
+        "the master's handshake error",
+        || tls_master.log(),
+        "TLS handshake failed",
+    );
+    wait_log("the plain worker's error", || plain.log(), "use-tls");
+    drop(plain);
+    // A worker that trusts another CA.
+    let other = certs.path("other-ca.pem").display().to_string();
+    let wrong = our_worker(
+        tls_master.worker_port,
+        "w1",
+        "pw1",
+        &["--use-tls", "--tls-ca", &other],
+    );
+    wait_log(
+        "the wrong-certificate error",
+        || wrong.log(),
+        "TLS handshake failed: invalid peer certificate",
+    );
+    drop(wrong);
+    // A TLS worker against a plain port.
+    let plain_master = TestMaster::start(
+        Db::Sqlite,
+        "tlsbad",
+        &TLS.replace("@PORT_SPEC@", "tcp:@WORKER_PORT@:interface=127.0.0.1"),
+    );
+    let ca = certs.path("ca.pem").display().to_string();
+    let tls = our_worker(
+        plain_master.worker_port,
+        "w1",
+        "pw1",
+        &["--use-tls", "--tls-ca", &ca],
+    );
+    wait_log(
+        "the TLS-to-plain error",
+        || tls.log(),
+        "TLS handshake failed",
+    );
+    assert!(!tls_master.log().contains("panicked") && !plain_master.log().contains("panicked"));
+}
+
+const CAPPED: &str = r#"
+c = BuildmasterConfig = {}
+c['protocols'] = {'msgpack_experimental_v7': {'port': @WORKER_PORT@, 'max_connections': 1}}
+c['workers'] = [Worker("w1", "pw1"), Worker("w2", "pw2")]
+c['db'] = {'db_url': "@DB_URL@"}
+c['builders'] = []
+c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1")]
+"#;
+
+/// The status line the worker port answers to an upgrade request from `w2`.
+fn upgrade_status(port: u16) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // "w2:pw2" in Basic auth.
+    let request =
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+        Authorization: Basic dzI6cHcy\r\n\r\n";
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).expect("read status");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn worker_connections_beyond_the_cap_are_refused_with_503() {
+    let master = TestMaster::start(Db::Sqlite, "cap", CAPPED);
+    let mut w1 = TestWorker::start(&master, "w1", "pw1");
+    master.wait_attached("w1", Duration::from_secs(60));
+    assert_eq!(
+        upgrade_status(master.worker_port),
+        "HTTP/1.1 503",
+        "{}",
+        master.log()
+    );
+    assert!(
+        master.log().contains("too many worker connections"),
+        "{}",
+        master.log()
+    );
+    // The slot is given back when w1 goes away.
+    w1.kill9();
+    wait_for(Duration::from_secs(60), "the slot to be free again", || {
+        (upgrade_status(master.worker_port) == "HTTP/1.1 101").then_some(())
+    });
 }

@@ -42,6 +42,9 @@ pub struct MasterConfig {
     /// The worker protocol port (`c['protocols']['pb']['port']`, `msgpack_experimental_v7`,
     /// or the old `c['slavePortnum']`). Default 9989.
     pub worker_port: Option<Listen>,
+    /// Most worker connections at once (`c['protocols'][…]['max_connections']`); `None` means
+    /// the master's default. Past it, upgrades are answered 503.
+    pub worker_max_connections: Option<u32>,
     /// `c['builders']`.
     pub builders: Vec<BuilderConfig>,
     /// `c['schedulers']`.
@@ -77,6 +80,18 @@ pub enum Listen {
         port: u16,
         /// Interface to bind; `None` means 127.0.0.1 unless configured otherwise.
         interface: Option<String>,
+    },
+    /// `ssl:PORT:privateKey=FILE:certKey=FILE[:interface=ADDR]`, as Twisted's strports: TCP
+    /// with TLS, the key and certificate chain in PEM files (relative to the master directory).
+    Tls {
+        /// Port number.
+        port: u16,
+        /// Interface to bind; `None` means 127.0.0.1 unless configured otherwise.
+        interface: Option<String>,
+        /// PEM file with the private key.
+        private_key: String,
+        /// PEM file with the certificate chain; Twisted's default is the key file itself.
+        cert_key: String,
     },
     /// `unix:/path/to/socket`.
     Unix(String),
