@@ -379,3 +379,104 @@ fn worker_connections_beyond_the_cap_are_refused_with_503() {
         (upgrade_status(master.worker_port) == "HTTP/1.1 101").then_some(())
     });
 }
+
+const MISSING: &str = r#"
+c = BuildmasterConfig = {}
+c['protocols'] = {'msgpack_experimental_v7': {'port': @WORKER_PORT@}}
+c['workers'] = [Worker("w1", "pw1", missing_timeout=1, notify_on_missing=["ops@example.org"]),
+                Worker("w2", "pw2", missing_timeout=600)]
+c['db'] = {'db_url': "@DB_URL@"}
+c['builders'] = []
+c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1")]
+"#;
+
+/// `curl -N` on an SSE path, its output collected in a file until dropped.
+struct SseListener {
+    child: std::process::Child,
+    out: tempfile::NamedTempFile,
+}
+
+impl SseListener {
+    fn start(master: &TestMaster, path: &str) -> SseListener {
+        let out = tempfile::NamedTempFile::new().expect("temp file");
+        let child = Command::new("curl")
+            .args(["-sS", "-N", &master.url(path)])
+            .stdout(out.reopen().expect("reopen"))
+            .spawn()
+            .expect("run curl");
+        let listener = SseListener { child, out };
+        wait_for(Duration::from_secs(30), "the SSE handshake", || {
+            listener.text().contains("event: handshake").then_some(())
+        });
+        listener
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(self.out.path()).unwrap_or_default()
+    }
+
+    /// The `message` of every event received so far.
+    fn messages(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .filter_map(|event| event.get("message").cloned())
+            .collect()
+    }
+}
+
+impl Drop for SseListener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_worker_not_back_within_missing_timeout_is_announced() {
+    let master = TestMaster::start(Db::Sqlite, "missing", MISSING);
+    let events = SseListener::start(&master, "sse/listen/workers/*/missing");
+    let mut w1 = TestWorker::start(&master, "w1", "pw1");
+    let mut w2 = TestWorker::start(&master, "w2", "pw2");
+    master.wait_attached("w1", Duration::from_secs(60));
+    master.wait_attached("w2", Duration::from_secs(60));
+    // w2 comes back well within its 600 s: its timer is cancelled.
+    w2.kill9();
+    wait_for(Duration::from_secs(60), "w2 to detach", || {
+        let log = master.log();
+        log.lines()
+            .any(|l| l.contains("worker detached") && l.contains("worker=w2"))
+            .then_some(())
+    });
+    w2.spawn();
+    wait_for(Duration::from_secs(60), "w2 to be back", || {
+        master
+            .log()
+            .contains("worker is back before its missing_timeout")
+            .then_some(())
+    });
+    // w1 stays away longer than its 1 s.
+    w1.kill9();
+    let missing = wait_for(Duration::from_secs(60), "the missing event of w1", || {
+        events.messages().into_iter().find(|m| m["name"] == "w1")
+    });
+    assert_eq!(
+        missing["notify"],
+        serde_json::json!(["ops@example.org"]),
+        "{missing}"
+    );
+    assert!(missing["last_connection"].is_string(), "{missing}");
+    assert!(missing["workerid"].is_i64(), "{missing}");
+    let log = master.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("worker missing") && l.contains("worker=w1")),
+        "{log}"
+    );
+    assert!(
+        events.messages().iter().all(|m| m["name"] != "w2"),
+        "w2 came back in time: {}",
+        events.text()
+    );
+}

@@ -16,6 +16,7 @@ mod error;
 pub mod events;
 pub(crate) mod janitor;
 pub mod master;
+pub mod missing;
 pub mod reconfig;
 mod recovery;
 pub mod schedulers;

@@ -82,6 +82,7 @@ pub fn sync_workers(shared: &Arc<Shared>) {
                 running: 0,
                 paused: false,
                 graceful: false,
+                missing: None,
             });
         }
     });

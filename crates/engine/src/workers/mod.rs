@@ -28,6 +28,8 @@ pub struct WorkerSlot {
     pub paused: bool,
     /// Finish current builds, then shut down.
     pub graceful: bool,
+    /// The missing-worker timer, running while the worker is away (`crate::missing`).
+    pub missing: Option<tokio::task::AbortHandle>,
 }
 
 /// The parts of `get_worker_info` the master uses.
