@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use harness::{run_ok, stock_worker_bin, wait_for, Db, TestMaster, TestWorker};
+use serde_json::json;
 
 const PTY: &str = r#"
 c = BuildmasterConfig = {}
@@ -478,5 +479,71 @@ fn a_worker_not_back_within_missing_timeout_is_announced() {
         events.messages().iter().all(|m| m["name"] != "w2"),
         "w2 came back in time: {}",
         events.text()
+    );
+}
+
+const PING: &str = r#"
+c = BuildmasterConfig = {}
+c['protocols'] = {'msgpack_experimental_v7': {'port': @WORKER_PORT@}}
+c['workers'] = [Worker("ours", "pw1"), Worker("stock", "pw2"), Worker("never", "pw3")]
+c['db'] = {'db_url': "@DB_URL@"}
+f = BuildFactory()
+f.addStep(ShellCommand(command="true"))
+c['builders'] = [BuilderConfig(name="b", workernames=["ours", "stock", "never"], factory=f)]
+c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1", authz=Authz(pingBuilder=True))]
+"#;
+
+/// Sends SIGSTOP or SIGCONT to a process.
+fn signal(pid: u32, name: &str) {
+    run_ok(Command::new("kill").args([&format!("-{name}"), &pid.to_string()]));
+}
+
+#[test]
+fn ping_builder_makes_a_round_trip_to_each_worker() {
+    let master = TestMaster::start(Db::Sqlite, "ping", PING);
+    let ours = TestWorker::start(&master, "ours", "pw1");
+    master.wait_attached("ours", Duration::from_secs(60));
+    let stock = stock_worker_bin().map(|exe| {
+        let w = harness::StockWorker::start(&exe, &master, "stock", "pw2");
+        master.wait_attached("stock", Duration::from_secs(60));
+        w
+    });
+    let builders = master.get("api/v2/builders?name=b");
+    let id = builders["builders"][0]["builderid"]
+        .as_i64()
+        .expect("builderid");
+    let ping = || {
+        let (status, reply) = master.rpc(
+            &format!("api/v2/builders/{id}"),
+            "ping",
+            json!({"timeout": 2}),
+        );
+        assert_eq!(status, 200, "{reply}\n{}", master.log());
+        reply["result"].clone()
+    };
+    let result = ping();
+    assert_eq!(result["workers"]["ours"], "ok", "{result}");
+    assert_eq!(result["workers"]["never"], "offline", "{result}");
+    assert!(result["round_trip_ms"]["ours"].is_number(), "{result}");
+    if stock.is_some() {
+        assert_eq!(result["workers"]["stock"], "ok", "{result}");
+    }
+    // A frozen worker keeps its TCP connection but cannot answer.
+    let pid = ours.pid().expect("worker pid");
+    signal(pid, "STOP");
+    let result = ping();
+    signal(pid, "CONT");
+    assert_eq!(
+        result["workers"]["ours"], "no answer within 2 s",
+        "{result}"
+    );
+    if stock.is_some() {
+        assert_eq!(result["workers"]["stock"], "ok", "{result}");
+    }
+    let log = master.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ping") && l.contains("worker=ours") && l.contains("no answer")),
+        "{log}"
     );
 }
