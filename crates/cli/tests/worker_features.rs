@@ -547,3 +547,73 @@ fn ping_builder_makes_a_round_trip_to_each_worker() {
         "{log}"
     );
 }
+
+const DIRECTORY_UPLOAD: &str = r#"
+c = BuildmasterConfig = {}
+c['protocols'] = {'msgpack_experimental_v7': {'port': @WORKER_PORT@}}
+c['workers'] = [Worker("w1", "pw1")]
+c['db'] = {'db_url': "@DB_URL@"}
+f = BuildFactory()
+f.addStep(ShellCommand(name="make", command="mkdir -p out/sub bad && echo one > out/a.txt && seq 1 20000 > out/sub/big.txt && ln -s a.txt out/link && echo x > bad/ok.txt && ln -s /etc/passwd bad/evil"))
+f.addStep(steps.DirectoryUpload(name="plain", workersrc="out", masterdest="uploads/plain"))
+f.addStep(steps.DirectoryUpload(name="gz", workersrc="out", masterdest="uploads/gz", compress="gz"))
+f.addStep(steps.DirectoryUpload(name="bz2", workersrc="out", masterdest="uploads/bz2", compress="bz2"))
+f.addStep(steps.DirectoryUpload(name="too-big", workersrc="out", masterdest="uploads/big", maxsize=50000, flunkOnFailure=False))
+f.addStep(steps.DirectoryUpload(name="hostile", workersrc="bad", masterdest="uploads/bad", flunkOnFailure=False))
+c['builders'] = [BuilderConfig(name="b", workernames=["w1"], factory=f)]
+c['schedulers'] = [ForceScheduler(name="force", builderNames=["b"])]
+c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1", authz=Authz(forceBuild=True))]
+"#;
+
+#[test]
+fn directory_upload_extracts_safely_from_both_workers() {
+    for kind in harness::worker_kinds() {
+        let master = TestMaster::start(Db::Sqlite, "dirup", DIRECTORY_UPLOAD);
+        let worker = harness::AnyWorker::start_at(&kind, master.worker_port, "w1", "pw1");
+        master.wait_attached("w1", Duration::from_secs(60));
+        master.force("force", &["b"]);
+        let builds = master.wait_finished_builds(1, Duration::from_secs(120));
+        let buildid = builds[0]["buildid"].as_i64().expect("buildid");
+        let steps = master.step_results(buildid);
+        let context = || {
+            format!(
+                "{kind:?} steps: {steps:?}\nmaster log:\n{}\nworker log:\n{}",
+                master.log(),
+                worker.log()
+            )
+        };
+        let uploads = master.dir.path().join("uploads");
+        let expected_big: String = (1..=20000).map(|i| format!("{i}\n")).collect();
+        for name in ["plain", "gz", "bz2"] {
+            assert!(
+                steps.contains(&(name.to_string(), 0)),
+                "{name}: {}\n{}",
+                master.step_log(buildid, name),
+                context()
+            );
+            let dir = uploads.join(name);
+            let read = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap_or_default();
+            assert_eq!(read("a.txt"), "one\n", "{name}: {}", context());
+            assert_eq!(read("sub/big.txt"), expected_big, "{name}");
+            let link = std::fs::read_link(dir.join("link")).expect("the link is kept as a link");
+            assert_eq!(link, Path::new("a.txt"));
+        }
+        // maxsize: refused by the worker (stream) or the master (stream or contents).
+        assert!(
+            steps.contains(&("too-big".to_string(), 2))
+                || steps.contains(&("too-big".to_string(), 4)),
+            "{}",
+            context()
+        );
+        assert!(!uploads.join("big/sub/big.txt").exists(), "{}", context());
+        // A link to /etc/passwd: refused, nothing extracted, a clear message in the log.
+        assert!(steps.contains(&("hostile".to_string(), 2)), "{}", context());
+        assert!(!uploads.join("bad/ok.txt").exists(), "{}", context());
+        let log = master.step_log(buildid, "hostile");
+        assert!(
+            log.contains("refused entry 'evil'") && log.contains("/etc/passwd"),
+            "{log}\n{}",
+            context()
+        );
+    }
+}

@@ -509,6 +509,18 @@ impl<'a> Converter<'a> {
                     "urlText",
                 ],
             ),
+            "DirectoryUpload" => (
+                &["workersrc", "masterdest"],
+                &[
+                    "slavesrc",
+                    "workdir",
+                    "maxsize",
+                    "blocksize",
+                    "compress",
+                    "url",
+                    "urlText",
+                ],
+            ),
             "FileDownload" => (
                 &["mastersrc", "workerdest"],
                 &["slavedest", "workdir", "maxsize", "blocksize", "mode"],
@@ -551,7 +563,7 @@ impl<'a> Converter<'a> {
             "Git" => ("git", true),
             "SetProperty" => ("SetProperty", false),
             "SetPropertyFromCommand" => ("SetPropertyFromCommand", false),
-            "FileUpload" => ("upload", false),
+            "FileUpload" | "DirectoryUpload" => ("upload", false),
             "FileDownload" => ("download", false),
             "StringDownload" => ("string_download", false),
             _ => ("trigger", false),
@@ -617,6 +629,22 @@ impl<'a> Converter<'a> {
                 maxsize: args.opt_u64("maxsize")?,
                 mode: self.mode(&args)?,
                 keepstamp: args.bool_or("keepstamp", false)?,
+                url: args.opt_str("url")?,
+            },
+            "DirectoryUpload" => StepKind::DirectoryUpload {
+                workersrc: self.aliased_renderable(&args, &["workersrc", "slavesrc"])?,
+                masterdest: args.req_renderable("masterdest")?,
+                workdir: args.opt_renderable("workdir")?,
+                maxsize: args.opt_u64("maxsize")?,
+                compress: match args.opt_str("compress")? {
+                    None => None,
+                    Some(c) if c == "gz" || c == "bz2" => Some(c),
+                    Some(other) => {
+                        return Err(args.error(format!(
+                            "compress must be None, 'gz' or 'bz2', not '{other}'"
+                        )))
+                    }
+                },
                 url: args.opt_str("url")?,
             },
             "FileDownload" => StepKind::FileDownload {
@@ -1878,9 +1906,11 @@ fn parse_tls_listen(spec: &str, rest: &str) -> Result<Listen, String> {
             Some(("interface", v)) => interface = Some(v.to_string()),
             Some(("privateKey", v)) => private_key = Some(v.to_string()),
             Some(("certKey", v)) => cert_key = Some(v.to_string()),
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "'{spec}': unknown option '{part}' (expected privateKey=, certKey= or interface=)"
-            )),
+            ))
+            }
         }
     }
     let Some(private_key) = private_key else {

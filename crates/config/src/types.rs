@@ -307,6 +307,21 @@ pub enum StepKind {
         /// Link shown under the step.
         url: Option<String>,
     },
+    /// `DirectoryUpload(workersrc, masterdest, compress=None|'gz'|'bz2')`.
+    DirectoryUpload {
+        /// Directory on the worker, relative to workdir.
+        workersrc: Renderable,
+        /// Directory on the master, relative to the master dir; extracted into.
+        masterdest: Renderable,
+        /// Worker-side workdir.
+        workdir: Option<Renderable>,
+        /// Largest accepted tar stream, and largest total of the files it holds.
+        maxsize: Option<u64>,
+        /// `None`, `gz` or `bz2`.
+        compress: Option<String>,
+        /// Link shown under the step.
+        url: Option<String>,
+    },
     /// `FileDownload(mastersrc, workerdest)`.
     FileDownload {
         /// Path on the master, relative to the master dir.
