@@ -617,3 +617,50 @@ fn directory_upload_extracts_safely_from_both_workers() {
         );
     }
 }
+
+const PTY_STOP: &str = r#"
+c = BuildmasterConfig = {}
+c['protocols'] = {'msgpack_experimental_v7': {'port': @WORKER_PORT@}}
+c['workers'] = [Worker("w1", "pw1")]
+c['db'] = {'db_url': "@DB_URL@"}
+f = BuildFactory()
+f.addStep(ShellCommand(name="tree", usePTY=True, command="sh -c 'sleep @SLEEP@ & sleep @SLEEP@'"))
+c['builders'] = [BuilderConfig(name="b", workernames=["w1"], factory=f)]
+c['schedulers'] = [ForceScheduler(name="force", builderNames=["b"])]
+c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1",
+                         authz=Authz(forceBuild=True, stopBuild=True))]
+"#;
+
+#[test]
+fn stopping_a_pty_command_kills_its_whole_process_group() {
+    // A duration no other process uses, so that pgrep finds only this build's sleeps.
+    let sleep = format!("301.{}", std::process::id());
+    let master = TestMaster::start(Db::Sqlite, "ptystop", &PTY_STOP.replace("@SLEEP@", &sleep));
+    let worker = TestWorker::start(&master, "w1", "pw1");
+    master.wait_attached("w1", Duration::from_secs(60));
+    master.force("force", &["b"]);
+    let needle = format!("sleep {sleep}");
+    wait_for(Duration::from_secs(60), "both sleeps to run", || {
+        (harness::pids_matching(&needle).len() >= 2).then_some(())
+    });
+    let builds = master.get("api/v2/builds");
+    let buildid = builds["builds"][0]["buildid"].as_i64().expect("buildid");
+    let (status, reply) = master.rpc(
+        &format!("api/v2/builds/{buildid}"),
+        "stop",
+        json!({"reason": "stopped by the test"}),
+    );
+    assert_eq!(status, 200, "stop: {reply}");
+    let builds = master.wait_finished_builds(1, Duration::from_secs(60));
+    let left = wait_for(Duration::from_secs(20), "the sleeps to die", || {
+        let left = harness::pids_matching(&needle);
+        left.is_empty().then_some(left)
+    });
+    assert!(left.is_empty());
+    assert_eq!(
+        builds[0]["results"],
+        6,
+        "CANCELLED: {builds:?}\n{}",
+        worker.log()
+    );
+}
