@@ -385,7 +385,7 @@ const MISSING: &str = r#"
 c = BuildmasterConfig = {}
 c['protocols'] = {'msgpack_experimental_v7': {'port': @WORKER_PORT@}}
 c['workers'] = [Worker("w1", "pw1", missing_timeout=1, notify_on_missing=["ops@example.org"]),
-                Worker("w2", "pw2", missing_timeout=600)]
+                Worker("w2", "pw2", missing_timeout=600), Worker("w3", "pw3", missing_timeout=1)]
 c['db'] = {'db_url': "@DB_URL@"}
 c['builders'] = []
 c['status'] = [WebStatus(http_port="tcp:@WEB_PORT@:interface=127.0.0.1")]
@@ -475,6 +475,15 @@ fn a_worker_not_back_within_missing_timeout_is_announced() {
             .any(|l| l.contains("worker missing") && l.contains("worker=w1")),
         "{log}"
     );
+    // w3 never attaches: its timer ran from the master's start (seen in the log, since the
+    // event may come before the listener is connected).
+    wait_for(Duration::from_secs(60), "w3 to be reported missing", || {
+        master
+            .log()
+            .lines()
+            .any(|l| l.contains("worker missing") && l.contains("worker=w3"))
+            .then_some(())
+    });
     assert!(
         events.messages().iter().all(|m| m["name"] != "w2"),
         "w2 came back in time: {}",

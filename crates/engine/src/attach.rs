@@ -77,7 +77,7 @@ pub async fn attach(shared: Arc<Shared>, name: String, socket: WebSocket) {
         }
         crate::events::worker(&shared, workerid, "disconnected").await;
         tracing::info!(worker = %name, "worker detached");
-        crate::missing::start(&shared, &name, workerid);
+        crate::missing::start(&shared, &name, workerid, crate::missing::Away::Disconnected);
     }
     conn.mark_detached();
     shared.wake.notify_one();

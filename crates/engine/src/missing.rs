@@ -2,9 +2,11 @@
 //! `missing_timeout` (Buildbot's default: 3600 s; 0 turns it off) is announced as missing.
 //!
 //! The announcement is Buildbot 4's event: routing key `workers/{id}/missing`, payload the
-//! worker's REST object plus `last_connection` (when it went away) and `notify` (its
-//! `notify_on_missing` addresses), so that status targets subscribed to the bus can tell
-//! someone. A worker that attaches again before the timer fires cancels it.
+//! worker's REST object plus `last_connection` (when it went away; null when it has not
+//! attached since the master started) and `notify` (its `notify_on_missing` addresses), so
+//! that status targets subscribed to the bus can tell someone. A worker that attaches before
+//! the timer fires cancels it. As in Buildbot, the timer also runs from the master's start
+//! (or the reconfig that adds a worker) until the worker first attaches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +18,19 @@ use crate::master::Shared;
 /// Buildbot's `missing_timeout` default, in seconds.
 pub const DEFAULT_MISSING_TIMEOUT: u64 = 3600;
 
-/// Starts (or restarts) the timer of worker `name`, which has just disconnected. The task ends
-/// when it fires or when [`cancel`] aborts it; at most one runs per worker.
-pub(crate) fn start(shared: &Arc<Shared>, name: &str, workerid: WorkerId) {
+/// Why a worker's timer starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Away {
+    /// Its connection just ended.
+    Disconnected,
+    /// The master just started, or a reconfig added it, and it has not attached yet (as
+    /// Buildbot, whose workers start their timer when their service starts).
+    NotYetAttached,
+}
+
+/// Starts (or restarts) the timer of worker `name`. The task ends when it fires or when
+/// [`cancel`] aborts it; at most one runs per worker.
+pub(crate) fn start(shared: &Arc<Shared>, name: &str, workerid: WorkerId, away: Away) {
     let runtime = shared.runtime();
     let Some(config) = runtime.config.workers.iter().find(|w| w.name == name) else {
         return;
@@ -28,7 +40,10 @@ pub(crate) fn start(shared: &Arc<Shared>, name: &str, workerid: WorkerId) {
         return;
     }
     let notify = config.notify_on_missing.clone();
-    let last_connection = chrono::Utc::now().to_rfc3339();
+    let last_connection = match away {
+        Away::Disconnected => Some(chrono::Utc::now().to_rfc3339()),
+        Away::NotYetAttached => None,
+    };
     let task = tokio::spawn(fire_after(
         shared.clone(),
         name.to_owned(),
@@ -65,7 +80,8 @@ pub(crate) fn cancel(shared: &Shared, name: &str) -> bool {
 
 /// What the event adds to the worker's REST object.
 struct Missing {
-    last_connection: String,
+    /// When it disconnected; `None` when it has not attached since the master started.
+    last_connection: Option<String>,
     notify: Vec<String>,
 }
 
