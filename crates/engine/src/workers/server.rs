@@ -2,7 +2,8 @@
 //!
 //! Stock workers send `Authorization: Basic base64(name:password)` on `GET /` (any path is
 //! accepted). Missing or wrong credentials get 401, a malformed header 400; the log line names
-//! the worker and never the password.
+//! the worker and never the password. Past `max_connections` live worker connections an
+//! upgrade gets 503 (the worker retries with back-off), so a flood cannot exhaust memory.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
