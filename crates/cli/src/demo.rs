@@ -70,6 +70,7 @@ async fn run_demo(dir: &Path, port: u16) -> Result<()> {
         password: worker_cfg.password.clone(),
         basedir: worker_dir,
         use_tls: false,
+        tls_ca: None,
         max_retries: None,
     };
     tokio::spawn(async move {

@@ -220,6 +220,9 @@ pub async fn run_master(dir: &Path) -> Result<()> {
             config::Listen::Unix(p) => {
                 bail!("serving the web on a unix socket ({p}) is not supported yet")
             }
+            config::Listen::Tls { port, .. } => {
+                bail!("the web port ({port}) cannot serve TLS itself: use tcp: and a TLS proxy in front")
+            }
         };
         let listener = tokio::net::TcpListener::bind(&addr)
             .await

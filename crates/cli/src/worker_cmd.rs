@@ -20,6 +20,13 @@ pub enum WorkerCommand {
         name: String,
         /// Worker password, as in the master's config.
         password: String,
+        /// Connect with TLS (the master's worker port is `ssl:…`).
+        #[arg(long)]
+        use_tls: bool,
+        /// PEM file of the CA that signs the master's certificate, or the master's self-signed
+        /// certificate itself (default: $SSL_CERT_FILE, else the Mozilla roots).
+        #[arg(long, value_name = "FILE", requires = "use_tls")]
+        tls_ca: Option<PathBuf>,
     },
     /// Start a worker (in the background unless --nodaemon).
     Start {
@@ -44,13 +51,20 @@ pub fn run(command: WorkerCommand) -> Result<ExitCode> {
             master,
             name,
             password,
+            use_tls,
+            tls_ca,
         } => {
             let master = if master.contains(':') {
                 master
             } else {
                 format!("{master}:9989")
             };
-            worker::create(&dir, &master, &name, &password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let tls = worker::TlsOptions {
+                use_tls,
+                ca_file: tls_ca,
+            };
+            worker::create_with_tls(&dir, &master, &name, &password, &tls)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "created worker {name} in {}; start it with `signalbox worker start {}`",
                 dir.display(),

@@ -554,7 +554,7 @@ fn check(ctx: &mut Ctx, act: Act, who: Who, via: Via) -> Outcome {
                 }
                 Via::Rpc => {
                     let (status, reply) = ctx.rpc_as(who, &path, "ping", json!({}));
-                    let pinged = reply["result"]["workers"]["w1"] == "attached";
+                    let pinged = reply["result"]["workers"]["w1"] == "ok";
                     judge(status == 200, status == 403, pinged, &reply.to_string())
                 }
             }

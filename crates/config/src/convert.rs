@@ -174,7 +174,11 @@ impl<'a> Converter<'a> {
                     cfg.workers.push(self.worker(obj)?);
                 }
             }
-            "protocols" => cfg.worker_port = self.protocols(key, value)?,
+            "protocols" => {
+                let protocols = self.protocols(key, value)?;
+                cfg.worker_port = protocols.listen;
+                cfg.worker_max_connections = protocols.max_connections;
+            }
             "slavePortnum" => cfg.worker_port = Some(self.listen_value(key, value)?),
             "builders" => {
                 for item in self.expect_list(key, value)? {
@@ -278,15 +282,15 @@ impl<'a> Converter<'a> {
         Ok(())
     }
 
-    /// `c['protocols'] = {'pb': {'port': N}}`.
-    fn protocols(&self, key: &str, value: &Py) -> Result<Option<Listen>, ConfigError> {
+    /// `c['protocols'] = {'pb': {'port': N, 'max_connections': N}}`.
+    fn protocols(&self, key: &str, value: &Py) -> Result<Protocols, ConfigError> {
         let Py::Dict(entries) = value else {
             return Err(self.key_error(
                 key,
                 format!("c['protocols'] must be a dict, got {}", value.type_name()),
             ));
         };
-        let mut listen = None;
+        let mut protocols = Protocols::default();
         for (proto, options) in entries {
             let Py::Str(proto) = proto else {
                 return Err(self.key_error(key, "protocol names must be strings".to_string()));
@@ -301,7 +305,24 @@ impl<'a> Converter<'a> {
             };
             for (k, v) in options {
                 match k {
-                    Py::Str(k) if k == "port" => listen = Some(self.listen_value(key, v)?),
+                    Py::Str(k) if k == "port" => {
+                        protocols.listen = Some(self.listen_value(key, v)?)
+                    }
+                    Py::Str(k) if k == "max_connections" => {
+                        let limit = match v {
+                            Py::Int(n) => u32::try_from(*n).ok().filter(|n| *n > 0),
+                            _ => None,
+                        };
+                        let Some(limit) = limit else {
+                            return Err(self.key_error(
+                                key,
+                                format!(
+                                    "c['protocols']['{proto}']['max_connections'] must be a positive int"
+                                ),
+                            ));
+                        };
+                        protocols.max_connections = Some(limit);
+                    }
                     other => {
                         return Err(self.key_error(
                             key,
@@ -314,7 +335,7 @@ impl<'a> Converter<'a> {
                 }
             }
         }
-        Ok(listen)
+        Ok(protocols)
     }
 
     /// A port number or a strports string, for a config key.
@@ -488,6 +509,18 @@ impl<'a> Converter<'a> {
                     "urlText",
                 ],
             ),
+            "DirectoryUpload" => (
+                &["workersrc", "masterdest"],
+                &[
+                    "slavesrc",
+                    "workdir",
+                    "maxsize",
+                    "blocksize",
+                    "compress",
+                    "url",
+                    "urlText",
+                ],
+            ),
             "FileDownload" => (
                 &["mastersrc", "workerdest"],
                 &["slavedest", "workdir", "maxsize", "blocksize", "mode"],
@@ -530,7 +563,7 @@ impl<'a> Converter<'a> {
             "Git" => ("git", true),
             "SetProperty" => ("SetProperty", false),
             "SetPropertyFromCommand" => ("SetPropertyFromCommand", false),
-            "FileUpload" => ("upload", false),
+            "FileUpload" | "DirectoryUpload" => ("upload", false),
             "FileDownload" => ("download", false),
             "StringDownload" => ("string_download", false),
             _ => ("trigger", false),
@@ -596,6 +629,22 @@ impl<'a> Converter<'a> {
                 maxsize: args.opt_u64("maxsize")?,
                 mode: self.mode(&args)?,
                 keepstamp: args.bool_or("keepstamp", false)?,
+                url: args.opt_str("url")?,
+            },
+            "DirectoryUpload" => StepKind::DirectoryUpload {
+                workersrc: self.aliased_renderable(&args, &["workersrc", "slavesrc"])?,
+                masterdest: args.req_renderable("masterdest")?,
+                workdir: args.opt_renderable("workdir")?,
+                maxsize: args.opt_u64("maxsize")?,
+                compress: match args.opt_str("compress")? {
+                    None => None,
+                    Some(c) if c == "gz" || c == "bz2" => Some(c),
+                    Some(other) => {
+                        return Err(args.error(format!(
+                            "compress must be None, 'gz' or 'bz2', not '{other}'"
+                        )))
+                    }
+                },
                 url: args.opt_str("url")?,
             },
             "FileDownload" => StepKind::FileDownload {
@@ -1809,6 +1858,9 @@ fn parse_listen(value: &Py) -> Result<Listen, String> {
                 let path = path.strip_prefix("address=").unwrap_or(path);
                 return Ok(Listen::Unix(path.to_string()));
             }
+            if let Some(rest) = spec.strip_prefix("ssl:") {
+                return parse_tls_listen(spec, rest);
+            }
             let Some(rest) = spec.strip_prefix("tcp:") else {
                 return Err(format!("'{spec}' is not a port or a strports string"));
             };
@@ -1831,6 +1883,47 @@ fn parse_listen(value: &Py) -> Result<Listen, String> {
             other.type_name()
         )),
     }
+}
+
+/// What `c['protocols']` sets.
+#[derive(Default)]
+struct Protocols {
+    listen: Option<Listen>,
+    max_connections: Option<u32>,
+}
+
+/// `ssl:PORT:privateKey=FILE[:certKey=FILE][:interface=ADDR]` (Twisted's strports syntax).
+fn parse_tls_listen(spec: &str, rest: &str) -> Result<Listen, String> {
+    let mut parts = rest.split(':');
+    let port = parts.next().unwrap_or_default();
+    let port = port.strip_prefix("port=").unwrap_or(port);
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{spec}' has a bad port"))?;
+    let (mut interface, mut private_key, mut cert_key) = (None, None, None);
+    for part in parts {
+        match part.split_once('=') {
+            Some(("interface", v)) => interface = Some(v.to_string()),
+            Some(("privateKey", v)) => private_key = Some(v.to_string()),
+            Some(("certKey", v)) => cert_key = Some(v.to_string()),
+            _ => {
+                return Err(format!(
+                "'{spec}': unknown option '{part}' (expected privateKey=, certKey= or interface=)"
+            ))
+            }
+        }
+    }
+    let Some(private_key) = private_key else {
+        return Err(format!(
+            "'{spec}' needs privateKey=FILE (a PEM private key)"
+        ));
+    };
+    Ok(Listen::Tls {
+        port,
+        interface,
+        cert_key: cert_key.unwrap_or_else(|| private_key.clone()),
+        private_key,
+    })
 }
 
 /// The types a status target argument may have.

@@ -42,6 +42,9 @@ pub struct MasterConfig {
     /// The worker protocol port (`c['protocols']['pb']['port']`, `msgpack_experimental_v7`,
     /// or the old `c['slavePortnum']`). Default 9989.
     pub worker_port: Option<Listen>,
+    /// Most worker connections at once (`c['protocols'][…]['max_connections']`); `None` means
+    /// the master's default. Past it, upgrades are answered 503.
+    pub worker_max_connections: Option<u32>,
     /// `c['builders']`.
     pub builders: Vec<BuilderConfig>,
     /// `c['schedulers']`.
@@ -77,6 +80,18 @@ pub enum Listen {
         port: u16,
         /// Interface to bind; `None` means 127.0.0.1 unless configured otherwise.
         interface: Option<String>,
+    },
+    /// `ssl:PORT:privateKey=FILE:certKey=FILE[:interface=ADDR]`, as Twisted's strports: TCP
+    /// with TLS, the key and certificate chain in PEM files (relative to the master directory).
+    Tls {
+        /// Port number.
+        port: u16,
+        /// Interface to bind; `None` means 127.0.0.1 unless configured otherwise.
+        interface: Option<String>,
+        /// PEM file with the private key.
+        private_key: String,
+        /// PEM file with the certificate chain; Twisted's default is the key file itself.
+        cert_key: String,
     },
     /// `unix:/path/to/socket`.
     Unix(String),
@@ -289,6 +304,21 @@ pub enum StepKind {
         mode: Option<u32>,
         /// Keep the worker's timestamps.
         keepstamp: bool,
+        /// Link shown under the step.
+        url: Option<String>,
+    },
+    /// `DirectoryUpload(workersrc, masterdest, compress=None|'gz'|'bz2')`.
+    DirectoryUpload {
+        /// Directory on the worker, relative to workdir.
+        workersrc: Renderable,
+        /// Directory on the master, relative to the master dir; extracted into.
+        masterdest: Renderable,
+        /// Worker-side workdir.
+        workdir: Option<Renderable>,
+        /// Largest accepted tar stream, and largest total of the files it holds.
+        maxsize: Option<u64>,
+        /// `None`, `gz` or `bz2`.
+        compress: Option<String>,
         /// Link shown under the step.
         url: Option<String>,
     },

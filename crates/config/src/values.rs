@@ -39,6 +39,7 @@ pub(crate) const CLASSES: &[&str] = &[
     "SetProperty",
     "SetPropertyFromCommand",
     "FileUpload",
+    "DirectoryUpload",
     "FileDownload",
     "StringDownload",
     "Trigger",

@@ -51,6 +51,9 @@ pub async fn attach(shared: Arc<Shared>, name: String, socket: WebSocket) {
     {
         tracing::error!(worker = %name, error = %e, "could not record worker connection");
     }
+    if crate::missing::cancel(&shared, &name) {
+        tracing::info!(worker = %name, "worker is back before its missing_timeout");
+    }
     crate::events::worker(&shared, workerid, "connected").await;
     tracing::info!(worker = %name, basedir = %info.basedir, "worker attached");
     shared.wake.notify_one();
@@ -74,6 +77,7 @@ pub async fn attach(shared: Arc<Shared>, name: String, socket: WebSocket) {
         }
         crate::events::worker(&shared, workerid, "disconnected").await;
         tracing::info!(worker = %name, "worker detached");
+        crate::missing::start(&shared, &name, workerid, crate::missing::Away::Disconnected);
     }
     conn.mark_detached();
     shared.wake.notify_one();

@@ -436,3 +436,74 @@ pub async fn scheduler_enable(
     crate::events::scheduler(shared, id).await;
     Ok(())
 }
+
+/// What pinging one worker found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PingResult {
+    /// It answered `print "ping"`, after this long.
+    Answered(std::time::Duration),
+    /// It is attached but did not answer within the timeout (frozen host, dead link).
+    NoAnswer(std::time::Duration),
+    /// It is not attached.
+    Offline,
+    /// The connection failed while waiting, or the worker answered with an error.
+    Failed(String),
+}
+
+impl std::fmt::Display for PingResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PingResult::Answered(_) => write!(f, "ok"),
+            PingResult::NoAnswer(timeout) => {
+                write!(f, "no answer within {} s", timeout.as_secs_f64())
+            }
+            PingResult::Offline => write!(f, "offline"),
+            PingResult::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+/// Pings every worker of `builder` at once, as Buildbot does before a build: a `print`
+/// request with the message "ping", which the worker must answer (spec §4.1). Each result is
+/// logged; the call ends within `timeout`, whatever the workers do.
+pub async fn ping_builder(
+    shared: &Arc<Shared>,
+    builder: &str,
+    timeout: std::time::Duration,
+) -> Vec<(String, PingResult)> {
+    let names = shared
+        .runtime()
+        .builder(builder)
+        .map(|b| b.workernames.clone())
+        .unwrap_or_default();
+    let pings = names.into_iter().map(|name| async move {
+        let conn = shared.workers.get(&name).and_then(|slot| slot.conn);
+        let result = match conn {
+            Some(conn) => ping_worker(&conn, timeout).await,
+            None => PingResult::Offline,
+        };
+        tracing::info!(builder, worker = %name, result = %result, "ping");
+        (name, result)
+    });
+    futures::future::join_all(pings).await
+}
+
+async fn ping_worker(
+    conn: &crate::workers::WorkerConnection,
+    timeout: std::time::Duration,
+) -> PingResult {
+    let started = std::time::Instant::now();
+    let print = protocol::Op::Print {
+        message: protocol::Value::from("ping"),
+    };
+    let answer = match conn.send_request(print).await {
+        Ok(answer) => answer,
+        Err(err) => return PingResult::Failed(err.to_string()),
+    };
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(Ok(_))) => PingResult::Answered(started.elapsed()),
+        Ok(Ok(Err(err))) => PingResult::Failed(err.to_string()),
+        Ok(Err(_)) => PingResult::Failed(crate::workers::RemoteError::Lost.to_string()),
+        Err(_) => PingResult::NoAnswer(timeout),
+    }
+}

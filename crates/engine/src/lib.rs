@@ -16,6 +16,7 @@ mod error;
 pub mod events;
 pub(crate) mod janitor;
 pub mod master;
+pub mod missing;
 pub mod reconfig;
 mod recovery;
 pub mod schedulers;
@@ -27,6 +28,11 @@ use std::time::Duration;
 
 pub use error::EngineError;
 pub use master::{database_url, Shared};
+
+/// `interface:port`, loopback when no interface is given.
+fn bind_address(interface: Option<String>, port: u16) -> String {
+    format!("{}:{port}", interface.unwrap_or_else(|| "127.0.0.1".into()))
+}
 
 /// A started master.
 pub struct Master {
@@ -46,29 +52,38 @@ impl Master {
     ) -> Result<Master, EngineError> {
         let listen = loaded.config.worker_port.clone();
         let shared = master::open(basedir, loaded).await?;
-        let addr = match listen {
-            Some(config::Listen::Tcp { port, interface }) => {
-                format!("{}:{port}", interface.unwrap_or_else(|| "127.0.0.1".into()))
+        let (addr, tls) = match listen {
+            Some(config::Listen::Tcp { port, interface }) => (bind_address(interface, port), None),
+            Some(config::Listen::Tls {
+                port,
+                interface,
+                private_key,
+                cert_key,
+            }) => {
+                let tls = workers::server_config(basedir, &private_key, &cert_key)?;
+                (bind_address(interface, port), Some(tls))
             }
             Some(config::Listen::Unix(path)) => {
                 return Err(EngineError::Invalid(format!(
                     "workers cannot connect over a unix socket ({path})"
                 )))
             }
-            None => "127.0.0.1:9989".to_string(),
+            None => ("127.0.0.1:9989".to_string(), None),
+        };
+        let listen_error = |source| EngineError::Listen {
+            addr: addr.clone(),
+            source,
         };
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
-            .map_err(|source| EngineError::Listen {
-                addr: addr.clone(),
-                source,
-            })?;
-        let worker_addr = listener
-            .local_addr()
-            .map_err(|source| EngineError::Listen {
-                addr: addr.clone(),
-                source,
-            })?;
+            .map_err(listen_error)?;
+        let worker_addr = listener.local_addr().map_err(listen_error)?;
+        let listener = match tls {
+            Some(tls) => workers::WorkerListener::Tls(
+                workers::TlsListener::new(listener, tls).map_err(listen_error)?,
+            ),
+            None => workers::WorkerListener::Plain(listener),
+        };
         let mut tasks = Vec::new();
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {

@@ -64,7 +64,7 @@ pub async fn sync(
 /// theirs (their connection is closed), attached ones keep their connection.
 pub fn sync_workers(shared: &Arc<Shared>) {
     let runtime = shared.runtime();
-    shared.workers.with(|slots| {
+    let added: Vec<(String, model::WorkerId)> = shared.workers.with(|slots| {
         slots.retain(|name, slot| {
             let keep = runtime.worker_ids.contains_key(name);
             if !keep {
@@ -74,17 +74,30 @@ pub fn sync_workers(shared: &Arc<Shared>) {
             }
             keep
         });
+        let mut added = Vec::new();
         for (name, id) in &runtime.worker_ids {
-            slots.entry(name.clone()).or_insert_with(|| WorkerSlot {
-                id: *id,
-                conn: None,
-                info: WorkerInfo::default(),
-                running: 0,
-                paused: false,
-                graceful: false,
-            });
+            if slots.contains_key(name) {
+                continue;
+            }
+            slots.insert(
+                name.clone(),
+                WorkerSlot {
+                    id: *id,
+                    conn: None,
+                    info: WorkerInfo::default(),
+                    running: 0,
+                    paused: false,
+                    graceful: false,
+                    missing: None,
+                },
+            );
+            added.push((name.clone(), *id));
         }
+        added
     });
+    for (name, id) in added {
+        crate::missing::start(shared, &name, id, crate::missing::Away::NotYetAttached);
+    }
 }
 
 /// Loads the config again and applies it. Running builds keep the config they started with.

@@ -21,8 +21,11 @@ pub struct WorkerOptions {
     pub password: String,
     /// Absolute base directory (info files, default place for builder directories).
     pub basedir: PathBuf,
-    /// Connect with TLS (not implemented yet: `run` returns an error).
+    /// Connect with TLS.
     pub use_tls: bool,
+    /// PEM file of the certificates that may sign the master's (or the master's own
+    /// self-signed one); `None` means `SSL_CERT_FILE`, or else the built-in Mozilla roots.
+    pub tls_ca: Option<PathBuf>,
     /// Exit after this many consecutive failed connection attempts; `None` retries forever.
     pub max_retries: Option<u32>,
 }
@@ -35,6 +38,7 @@ impl std::fmt::Debug for WorkerOptions {
             .field("password", &"***")
             .field("basedir", &self.basedir)
             .field("use_tls", &self.use_tls)
+            .field("tls_ca", &self.tls_ca)
             .field("max_retries", &self.max_retries)
             .finish()
     }
@@ -83,23 +87,61 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WorkerError + '_ {
     }
 }
 
+/// How a new worker connects: TLS or not, and which certificates it trusts.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Connect with TLS (`--use-tls`).
+    pub use_tls: bool,
+    /// CA (or self-signed certificate) file to trust (`--tls-ca`); made absolute.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// Creates a worker base directory: `worker.cfg` (mode 0600), `info/admin` and `info/host`.
 pub fn create(basedir: &Path, master: &str, name: &str, password: &str) -> Result<(), WorkerError> {
+    create_with_tls(basedir, master, name, password, &TlsOptions::default())
+}
+
+/// Like [`create`], for a worker that connects as `tls` says.
+pub fn create_with_tls(
+    basedir: &Path,
+    master: &str,
+    name: &str,
+    password: &str,
+    tls: &TlsOptions,
+) -> Result<(), WorkerError> {
+    let ca_file = match &tls.ca_file {
+        Some(path) => Some(std::path::absolute(path).map_err(io_error(path))?),
+        None => None,
+    };
     let options = WorkerOptions {
         master: master.to_owned(),
         name: name.to_owned(),
         password: password.to_owned(),
         basedir: basedir.to_path_buf(),
-        use_tls: false,
+        use_tls: tls.use_tls,
+        tls_ca: ca_file.clone(),
         max_retries: None,
     };
     options.validate()?;
+    if ca_file
+        .as_deref()
+        .is_some_and(|p| p.display().to_string().contains(['\n', '\r']))
+    {
+        return Err(WorkerError::InvalidOption(
+            "the CA file name must be one line".into(),
+        ));
+    }
     let info = basedir.join("info");
     std::fs::create_dir_all(&info).map_err(io_error(&info))?;
     let path = basedir.join(CONFIG_FILE);
+    let tls_ca = match &ca_file {
+        Some(path) => format!("tls_ca = {}\n", path.display()),
+        None => "# tls_ca = /path/to/ca.pem\n".to_owned(),
+    };
     let text = format!(
         "# Signalbox worker configuration (contains the password: keep it mode 0600)\n\
-         master = {master}\nname = {name}\npassword = {password}\nuse_tls = false\n# max_retries = 10\n"
+         master = {master}\nname = {name}\npassword = {password}\nuse_tls = {}\n{tls_ca}# max_retries = 10\n",
+        tls.use_tls
     );
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -134,6 +176,7 @@ pub fn load_options(basedir: &Path) -> Result<WorkerOptions, WorkerError> {
     let (mut master, mut name, mut password) = (None, None, None);
     let mut use_tls = false;
     let mut max_retries = None;
+    let mut tls_ca = None;
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         let trimmed = line.trim_start();
@@ -161,6 +204,7 @@ pub fn load_options(basedir: &Path) -> Result<WorkerOptions, WorkerError> {
                     }
                 }
             }
+            "tls_ca" => tls_ca = Some(PathBuf::from(value.trim_end())),
             "max_retries" => {
                 let parsed = value
                     .trim_end()
@@ -178,6 +222,7 @@ pub fn load_options(basedir: &Path) -> Result<WorkerOptions, WorkerError> {
         password: password.ok_or_else(|| missing("password"))?,
         basedir,
         use_tls,
+        tls_ca,
         max_retries,
     };
     options.validate()?;

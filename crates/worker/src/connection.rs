@@ -25,6 +25,7 @@ use crate::info::worker_info;
 use crate::output::OutputSettings;
 use crate::reporter::Reporter;
 use crate::rpc::Rpc;
+use crate::tls::Transport;
 use crate::{WorkerError, WorkerOptions};
 
 /// Longest wait between connection attempts (plus jitter), as in the stock worker.
@@ -34,8 +35,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time running commands get to die when a connection ends.
 const COMMANDS_GRACE: Duration = Duration::from_secs(30);
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream = tokio_tungstenite::WebSocketStream<Box<dyn Transport>>;
 
 /// Why one connection ended.
 enum Ended {
@@ -55,15 +55,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), WorkerError> {
     opts.validate()?;
-    if opts.use_tls {
-        return Err(WorkerError::TlsUnsupported);
-    }
+    let tls = match opts.use_tls {
+        true => Some(crate::tls::client_config(opts.tls_ca.as_deref())?),
+        false => None,
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     let mut settings = OutputSettings::default();
     let mut failures: u32 = 0;
     loop {
         let attempt = tokio::select! {
-            attempt = connect(&opts) => attempt,
+            attempt = connect(&opts, tls.clone()) => attempt,
             _ = &mut shutdown => return Ok(()),
         };
         match attempt {
@@ -108,6 +109,8 @@ fn jitter() -> f64 {
 #[derive(Debug)]
 enum ConnectError {
     Request(String),
+    Tcp(std::io::Error),
+    Tls(std::io::Error),
     Handshake(tokio_tungstenite::tungstenite::Error),
     Timeout,
 }
@@ -116,6 +119,20 @@ impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectError::Request(message) => write!(f, "bad request: {message}"),
+            ConnectError::Tcp(err) => write!(f, "{err}"),
+            // The usual causes, said plainly: the master's certificate is not trusted, or the
+            // master's port does not speak TLS (rustls then sees an HTTP answer).
+            ConnectError::Tls(err) => write!(
+                f,
+                "TLS handshake failed: {err} (check that the master's worker port is ssl: and \
+                 that --tls-ca or SSL_CERT_FILE names the certificate that signs the master's)"
+            ),
+            ConnectError::Handshake(tokio_tungstenite::tungstenite::Error::Protocol(err)) => {
+                write!(
+                    f,
+                    "{err} (if the master's worker port is ssl:, create the worker with --use-tls)"
+                )
+            }
             ConnectError::Handshake(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 write!(f, "master answered {}", response.status())
             }
@@ -125,7 +142,20 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-async fn connect(opts: &WorkerOptions) -> Result<WsStream, ConnectError> {
+async fn connect(
+    opts: &WorkerOptions,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<WsStream, ConnectError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect_unbounded(opts, tls)).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+async fn connect_unbounded(
+    opts: &WorkerOptions,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<WsStream, ConnectError> {
     let url = format!("ws://{}/", opts.master_address());
     let mut request = url
         .into_client_request()
@@ -139,12 +169,28 @@ async fn connect(opts: &WorkerOptions) -> Result<WsStream, ConnectError> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(protocol::MAX_MESSAGE_SIZE))
         .max_frame_size(Some(protocol::MAX_MESSAGE_SIZE));
+    let address = opts.master_address();
+    let tcp = tokio::net::TcpStream::connect(&address)
+        .await
+        .map_err(ConnectError::Tcp)?;
     // Nagle off: transfers are strict ping-pong of small messages.
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-        Ok(Ok((ws, _response))) => Ok(ws),
-        Ok(Err(err)) => Err(ConnectError::Handshake(err)),
-        Err(_) => Err(ConnectError::Timeout),
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Transport> = match tls {
+        Some(tls) => {
+            let host = address
+                .rsplit_once(':')
+                .map_or(address.as_str(), |(h, _)| h);
+            let stream = crate::tls::connect(tls, host, tcp)
+                .await
+                .map_err(ConnectError::Tls)?;
+            Box::new(stream)
+        }
+        None => Box::new(tcp),
+    };
+    // Like the stock worker, the URL stays ws:// over TLS (spec Q13); only the socket differs.
+    match tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await {
+        Ok((ws, _response)) => Ok(ws),
+        Err(err) => Err(ConnectError::Handshake(err)),
     }
 }
 

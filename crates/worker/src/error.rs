@@ -26,9 +26,6 @@ pub enum WorkerError {
     /// An option value is not acceptable (e.g. a worker name containing ':').
     #[error("invalid option: {0}")]
     InvalidOption(String),
-    /// TLS connections are not implemented yet.
-    #[error("tls connections are not supported yet")]
-    TlsUnsupported,
     /// The master could not be reached `attempts` times in a row and `max_retries` was reached.
     #[error("gave up after {attempts} failed connection attempts")]
     GaveUp {

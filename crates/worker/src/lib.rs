@@ -24,7 +24,8 @@ mod info;
 mod output;
 mod reporter;
 mod rpc;
+mod tls;
 
-pub use config::{create, load_options, WorkerOptions, CONFIG_FILE};
+pub use config::{create, create_with_tls, load_options, TlsOptions, WorkerOptions, CONFIG_FILE};
 pub use connection::run;
 pub use error::WorkerError;

@@ -130,7 +130,7 @@ pub async fn run(
     match (plural, method) {
         ("builders", "ping") => {
             let name = value.get("name").and_then(Json::as_str).unwrap_or("");
-            Ok(json!({ "workers": ping(state, name) }))
+            ping(state, name, params).await
         }
         ("builders", "stopall") => {
             Ok(json!({ "stopped": stop_all(state, builder, &reason).await? }))
@@ -166,29 +166,41 @@ pub async fn run(
     }
 }
 
-/// Which of the builder's workers are attached now. The registry is the worker protocol's
-/// live view (keepalives drop a dead connection), so this is what a ping can tell.
-fn ping(state: &AppState, builder: &str) -> Json {
-    let runtime = state.shared.runtime();
-    let names = runtime
-        .builder(builder)
-        .map(|b| b.workernames.clone())
-        .unwrap_or_default();
-    let attached: Vec<(String, bool)> = state.shared.workers.with(|slots| {
-        names
-            .iter()
-            .map(|n| {
-                let up = slots.get(n).is_some_and(|s| s.conn.is_some());
-                (n.clone(), up)
-            })
-            .collect()
-    });
-    Json::Object(
-        attached
-            .into_iter()
-            .map(|(n, up)| (n, json!(if up { "attached" } else { "offline" })))
-            .collect(),
-    )
+/// Time a worker gets to answer a ping, unless the call gives `timeout` (seconds, 1 to 60).
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Pings each worker of the builder with a real round trip: `workers` maps each name to "ok",
+/// "no answer within N s", "offline" or "failed: …"; `round_trip_ms` holds the answered ones.
+async fn ping(
+    state: &AppState,
+    builder: &str,
+    params: &Map<String, Json>,
+) -> Result<Json, WebError> {
+    let timeout = match params.get("timeout") {
+        None => PING_TIMEOUT,
+        Some(value) => {
+            let seconds = value
+                .as_f64()
+                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                .filter(|s| (1.0..=60.0).contains(s))
+                .ok_or_else(|| {
+                    WebError::BadRequest(
+                        "ping: timeout must be a number of seconds from 1 to 60".into(),
+                    )
+                })?;
+            std::time::Duration::from_secs_f64(seconds)
+        }
+    };
+    let results = engine::control::ping_builder(&state.shared, builder, timeout).await;
+    let mut workers = Map::new();
+    let mut round_trips = Map::new();
+    for (name, result) in results {
+        if let engine::control::PingResult::Answered(rtt) = &result {
+            round_trips.insert(name.clone(), json!(rtt.as_secs_f64() * 1000.0));
+        }
+        workers.insert(name, json!(result.to_string()));
+    }
+    Ok(json!({ "workers": workers, "round_trip_ms": round_trips }))
 }
 
 /// Stops the running builds of this master (of one builder, if given).

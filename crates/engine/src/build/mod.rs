@@ -9,6 +9,7 @@ mod command;
 mod logwriter;
 mod steps;
 mod transfer;
+pub mod untar;
 
 use std::sync::Arc;
 

@@ -10,7 +10,8 @@ use serde_json::Value as Json;
 
 use super::command::{args, str_list, Outcome, Sinks};
 use super::logwriter::LogWriter;
-use super::transfer::{Download, Upload};
+use super::transfer::{DirectoryUpload, Download, Upload};
+use super::untar::{Compression, Limits};
 use super::BuildContext;
 
 /// Runs every step; returns the build's result.
@@ -353,6 +354,71 @@ async fn run_kind(ctx: &mut BuildContext, step: StepId, kind: &StepKind) -> Step
             }
             Ok((transfer_result(&outcome), Some(format!("uploading {src}"))))
         }
+        StepKind::DirectoryUpload {
+            workersrc,
+            masterdest,
+            workdir,
+            maxsize,
+            compress,
+            url,
+        } => {
+            let src = ctx.render_text(workersrc)?;
+            let dest_text = ctx.render_text(masterdest)?;
+            let dest = ctx.shared.basedir.join(&dest_text);
+            let path = worker_path(ctx, workdir.as_ref(), &src)?;
+            let max_bytes = maxsize.unwrap_or(DIRECTORY_UPLOAD_MAX_BYTES);
+            let staging = dest.parent().unwrap_or(&ctx.shared.basedir);
+            let mut upload = DirectoryUpload::new(staging, max_bytes)?;
+            let mut stdio = LogWriter::create(&ctx.shared, step, "stdio", store::LogKind::Stdio)
+                .await
+                .map_err(|e| e.to_string())?;
+            let a = args(vec![
+                ("path", Value::from(path.as_str())),
+                ("workersrc", Value::from(src.as_str())),
+                ("blocksize", Value::from(16384)),
+                ("maxsize", maxsize.map(Value::from).unwrap_or(Value::Nil)),
+                (
+                    "compress",
+                    compress.as_deref().map(Value::from).unwrap_or(Value::Nil),
+                ),
+            ]);
+            let outcome = ctx
+                .remote(
+                    "upload_directory",
+                    a,
+                    Sinks {
+                        stdio: Some(&mut stdio),
+                        collect: false,
+                        transfer: Some(&mut upload),
+                        extra_logs: None,
+                    },
+                )
+                .await;
+            let mut results = transfer_result(&outcome);
+            if results == Results::Success && upload.done {
+                let extracted = unpack(upload, compress.as_deref(), dest, max_bytes).await;
+                let text = match &extracted {
+                    Ok(done) => format!(
+                        "unpacked {} files ({} bytes) into {dest_text}\n",
+                        done.files, done.bytes
+                    ),
+                    Err(err) => {
+                        results = Results::Failure;
+                        format!("upload of {src} refused: {err}\n")
+                    }
+                };
+                stdio.write(&ctx.shared, Some('h'), &text).await;
+            }
+            stdio.finish(&ctx.shared).await;
+            if let Some(url) = url {
+                let _ = ctx
+                    .shared
+                    .store
+                    .step_set_urls(step, &[(dest_text.clone(), url.clone())])
+                    .await;
+            }
+            Ok((results, Some(format!("uploading {src}"))))
+        }
         StepKind::FileDownload {
             mastersrc,
             workerdest,
@@ -518,6 +584,35 @@ fn shell_result(
         };
     }
     decode_rc.get(&rc).copied().unwrap_or(Results::Failure)
+}
+
+/// Largest `DirectoryUpload` (tar stream, and files it holds) when the step sets no `maxsize`.
+const DIRECTORY_UPLOAD_MAX_BYTES: u64 = 4 << 30;
+/// Most entries one `DirectoryUpload` archive may hold.
+const DIRECTORY_UPLOAD_MAX_ENTRIES: u64 = 1_000_000;
+
+/// Extracts a received directory archive off the async threads; the archive file is removed
+/// when `upload` is dropped at the end.
+async fn unpack(
+    upload: DirectoryUpload,
+    compress: Option<&str>,
+    dest: std::path::PathBuf,
+    max_bytes: u64,
+) -> Result<super::untar::Extracted, String> {
+    let compression = match compress {
+        Some("gz") => Compression::Gzip,
+        Some("bz2") => Compression::Bzip2,
+        _ => Compression::None,
+    };
+    let limits = Limits {
+        max_total_bytes: max_bytes,
+        max_entries: DIRECTORY_UPLOAD_MAX_ENTRIES,
+    };
+    tokio::task::spawn_blocking(move || {
+        super::untar::extract(upload.path(), compression, &dest, limits)
+    })
+    .await
+    .map_err(|e| format!("extraction stopped: {e}"))?
 }
 
 fn transfer_result(outcome: &Outcome) -> Results {

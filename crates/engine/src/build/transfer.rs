@@ -94,6 +94,71 @@ impl Transfer for Upload {
     }
 }
 
+/// Receives a `DirectoryUpload` tar stream into a temporary file, at most `max_bytes` of it;
+/// [`super::untar::extract`] unpacks it once the command has finished.
+pub struct DirectoryUpload {
+    archive: tempfile::NamedTempFile,
+    received: u64,
+    max_bytes: u64,
+    /// Set once the worker asked for the unpack.
+    pub done: bool,
+}
+
+impl DirectoryUpload {
+    /// A temporary file in `dir` (on the master's disk, beside the destination).
+    pub fn new(dir: &std::path::Path, max_bytes: u64) -> Result<DirectoryUpload, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let archive = tempfile::Builder::new()
+            .prefix(".signalbox-upload-")
+            .suffix(".tar")
+            .tempfile_in(dir)
+            .map_err(|e| format!("cannot create a temporary file in {}: {e}", dir.display()))?;
+        Ok(DirectoryUpload {
+            archive,
+            received: 0,
+            max_bytes,
+            done: false,
+        })
+    }
+
+    /// The received archive (deleted when this value is dropped).
+    pub fn path(&self) -> &std::path::Path {
+        self.archive.path()
+    }
+}
+
+impl Transfer for DirectoryUpload {
+    fn handle(&mut self, op: &Op) -> Result<Value, String> {
+        match op {
+            Op::UploadDirectoryWrite { data, .. } => {
+                self.received += data.len() as u64;
+                if self.received > self.max_bytes {
+                    // The worker turns a refused write into a failed command.
+                    return Err(format!(
+                        "the directory archive is larger than {} bytes (raise maxsize to allow more)",
+                        self.max_bytes
+                    ));
+                }
+                self.archive
+                    .as_file_mut()
+                    .write_all(data)
+                    .map_err(|e| e.to_string())?;
+                Ok(Value::Nil)
+            }
+            Op::UploadDirectoryUnpack { .. } => {
+                self.archive
+                    .as_file_mut()
+                    .sync_all()
+                    .map_err(|e| e.to_string())?;
+                self.done = true;
+                Ok(Value::Nil)
+            }
+            _ => Err("unexpected transfer request for a directory upload".to_string()),
+        }
+    }
+}
+
 /// Sends bytes to the worker, block by block.
 pub struct Download {
     source: Box<dyn Read + Send>,

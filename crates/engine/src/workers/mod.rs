@@ -2,9 +2,11 @@
 
 mod connection;
 mod server;
+mod tls;
 
 pub use connection::{CommandEvent, RemoteError, RunningCommand, WorkerConnection};
-pub use server::serve;
+pub use server::{serve, WorkerListener, DEFAULT_MAX_CONNECTIONS};
+pub use tls::{server_config, TlsListener};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +28,8 @@ pub struct WorkerSlot {
     pub paused: bool,
     /// Finish current builds, then shut down.
     pub graceful: bool,
+    /// The missing-worker timer, running while the worker is away (`crate::missing`).
+    pub missing: Option<tokio::task::AbortHandle>,
 }
 
 /// The parts of `get_worker_info` the master uses.
@@ -63,6 +67,8 @@ impl WorkerInfo {
 #[derive(Default)]
 pub struct Workers {
     slots: Mutex<HashMap<String, WorkerSlot>>,
+    /// Upgraded worker connections open now, attached or not (capped by `max_connections`).
+    pub(crate) connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Workers {

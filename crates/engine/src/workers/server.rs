@@ -2,8 +2,10 @@
 //!
 //! Stock workers send `Authorization: Basic base64(name:password)` on `GET /` (any path is
 //! accepted). Missing or wrong credentials get 401, a malformed header 400; the log line names
-//! the worker and never the password.
+//! the worker and never the password. Past `max_connections` live worker connections an
+//! upgrade gets 503 (the worker retries with back-off), so a flood cannot exhaust memory.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
@@ -16,15 +18,58 @@ use subtle::ConstantTimeEq;
 
 use crate::master::Shared;
 
+/// Worker connections allowed at once when `max_connections` is not configured. An idle
+/// worker costs the master about 28 KiB (bench/workers.sh), so the default bounds their memory
+/// at a few hundred MiB while leaving room for any real fleet.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+
+/// The worker port's socket: plain TCP, or TCP with TLS.
+pub enum WorkerListener {
+    /// `tcp:` or a bare port.
+    Plain(tokio::net::TcpListener),
+    /// `ssl:`.
+    Tls(super::tls::TlsListener),
+}
+
 /// Serves the worker protocol on `listener` until the master shuts down.
-pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+pub async fn serve(shared: Arc<Shared>, listener: WorkerListener) -> std::io::Result<()> {
     let app = Router::new().fallback(upgrade).with_state(shared.clone());
     let mut stop = shared.stopping();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    match listener {
+        WorkerListener::Plain(listener) => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+        WorkerListener::Tls(listener) => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+    }
+}
+
+/// Counts one live worker connection for as long as it is held.
+struct ConnectionSlot(Arc<Shared>);
+
+impl ConnectionSlot {
+    /// Takes a slot, or `None` when `limit` connections are open already.
+    fn take(shared: &Arc<Shared>, limit: u32) -> Option<ConnectionSlot> {
+        let counter = &shared.workers.connections;
+        let taken = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+            (open < limit as usize).then_some(open + 1)
+        });
+        taken.ok().map(|_| ConnectionSlot(shared.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.workers.connections.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 async fn upgrade(
@@ -60,6 +105,20 @@ async fn upgrade(
         )
             .into_response();
     }
+    let limit = shared
+        .runtime()
+        .config
+        .worker_max_connections
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    // Refused before the upgrade: a flood of connections then costs no WebSocket state.
+    let Some(slot) = ConnectionSlot::take(&shared, limit) else {
+        tracing::warn!(worker = %name, limit, "worker refused: too many worker connections");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the master has {limit} worker connections already (raise c['protocols'][…]['max_connections']); retry later\n"),
+        )
+            .into_response();
+    };
     let Ok(ws) = ws else {
         return (
             StatusCode::BAD_REQUEST,
@@ -76,6 +135,7 @@ async fn upgrade(
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
             crate::attach::attach(shared, name, socket).await;
+            drop(slot);
         })
 }
 

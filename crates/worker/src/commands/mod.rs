@@ -3,6 +3,7 @@
 
 mod download;
 mod fs;
+mod pty;
 mod shell;
 mod upload;
 

@@ -17,6 +17,7 @@ use protocol::{args, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command as Process;
 
+use super::pty::Pty;
 use super::{arg_error, Interrupt, INTERRUPTED_HEADER};
 use crate::output::Stream;
 use crate::reporter::Reporter;
@@ -315,17 +316,19 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
         .current_dir(&args.workdir)
         .env_clear()
         .envs(&env)
-        .stdin(if args.initial_stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group, so that signals reach every process the command started.
-        .process_group(0)
         .kill_on_drop(false);
-    let mut child = match process.spawn() {
+    let pty = match prepare_stdio(&mut process, &args) {
+        Ok(pty) => pty,
+        Err(err) => {
+            let text = format!("error: cannot open a pseudo-terminal for {display}: {err}\n");
+            return finish_without_process(reporter, &text, started).await;
+        }
+    };
+    let spawned = process.spawn();
+    // The command holds the parent's copies of the child's stdio (the pty slave): close them
+    // now, or the end of the output would never be seen.
+    drop(process);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(err) => {
             let text = format!("error: cannot run {display}: {err}\n");
@@ -339,8 +342,18 @@ pub(crate) async fn run(args: ShellArgs, mut reporter: Reporter, mut interrupt: 
             let _ = stdin.write_all(data.as_bytes()).await;
         });
     }
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
+    let (mut stdout, mut stderr) = match pty.map(Pty::into_reader).transpose() {
+        Ok(Some(reader)) => (Some(Box::new(reader) as OutputPipe), None),
+        Ok(None) => (
+            child.stdout.take().map(|p| Box::new(p) as OutputPipe),
+            child.stderr.take().map(|p| Box::new(p) as OutputPipe),
+        ),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the pseudo-terminal; killing the command");
+            signal_group(pgid, Signal::SIGKILL);
+            (None, None)
+        }
+    };
     let mut out_buf = vec![0u8; 64 * 1024];
     let mut err_buf = vec![0u8; 64 * 1024];
     let mut watchers: Vec<LogfileWatcher> = args
@@ -538,12 +551,38 @@ fn header_text(
     if let Some(stdin) = &args.initial_stdin {
         text += &format!(" writing {} bytes to stdin\n", stdin.len());
     }
-    if args.use_pty {
-        text += " using PTY: False (usePTY is not supported yet; pipes are used)\n";
-    } else {
-        text += " using PTY: False\n";
+    match (args.use_pty, &args.initial_stdin) {
+        (true, Some(_)) => text += " using PTY: False (not with initial_stdin)\n",
+        (true, None) => text += " using PTY: True\n",
+        (false, _) => text += " using PTY: False\n",
     }
     text
+}
+
+/// A stream of the child's output: a pipe, or the master side of its pseudo-terminal.
+type OutputPipe = Box<dyn AsyncRead + Unpin + Send>;
+
+/// Sets the child's stdio: pipes, or a pseudo-terminal when `usePTY` is asked and no
+/// `initial_stdin` is given (the stock worker turns the PTY off then too, because the data
+/// would be echoed into the output). Pipes mean a process group of its own; a PTY means a
+/// session of its own, which is also a process group.
+fn prepare_stdio(process: &mut Process, args: &ShellArgs) -> std::io::Result<Option<Pty>> {
+    if args.use_pty && args.initial_stdin.is_none() {
+        let pty = Pty::open()?;
+        pty.attach(process)?;
+        return Ok(Some(pty));
+    }
+    process
+        .stdin(if args.initial_stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Own process group, so that signals reach every process the command started.
+        .process_group(0);
+    Ok(None)
 }
 
 async fn finish_without_process(mut reporter: Reporter, stderr: &str, started: Instant) {

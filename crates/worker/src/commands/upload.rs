@@ -27,7 +27,7 @@ pub(crate) struct UploadDirectoryArgs {
     path: PathBuf,
     blocksize: usize,
     maxsize: Option<u64>,
-    gzip: bool,
+    compress: Compress,
 }
 
 /// Reads the keys every transfer has: `path`, `blocksize` and the `maxsize` key (which must be
@@ -73,16 +73,17 @@ impl UploadDirectoryArgs {
         if !args::has_key(value, "compress") {
             return Err("'compress'".to_owned());
         }
-        let gzip = match args::get_str(value, "compress").map_err(arg_error)? {
-            None => false,
-            Some("gz") => true,
+        let compress = match args::get_str(value, "compress").map_err(arg_error)? {
+            None => Compress::None,
+            Some("gz") => Compress::Gzip,
+            Some("bz2") => Compress::Bzip2,
             Some(other) => return Err(format!("unsupported compression '{other}'")),
         };
         Ok(UploadDirectoryArgs {
             path,
             blocksize,
             maxsize,
-            gzip,
+            compress,
         })
     }
 }
@@ -249,8 +250,8 @@ pub(crate) async fn run_directory(
         )
         .await;
     let path = args.path.clone();
-    let gzip = args.gzip;
-    let archive = tokio::task::spawn_blocking(move || write_tar(&path, gzip)).await;
+    let compress = args.compress;
+    let archive = tokio::task::spawn_blocking(move || write_tar(&path, compress)).await;
     let file = match archive {
         Ok(Ok(file)) => file,
         Ok(Err(err)) => {
@@ -304,28 +305,44 @@ pub(crate) async fn run_directory(
     finish(reporter, sent, started).await;
 }
 
-/// Writes a tar (optionally gzipped) of the directory's contents, members relative to it,
+/// How `upload_directory` compresses its tar stream (`compress`: nil, "gz" or "bz2").
+#[derive(Clone, Copy)]
+pub(crate) enum Compress {
+    None,
+    Gzip,
+    Bzip2,
+}
+
+/// Writes a tar (optionally compressed) of the directory's contents, members relative to it,
 /// symlinks kept as links, into an anonymous temporary file rewound to its start.
-fn write_tar(path: &Path, gzip: bool) -> std::io::Result<std::fs::File> {
+fn write_tar(path: &Path, compress: Compress) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, SeekFrom};
     if !std::fs::metadata(path)?.is_dir() {
         return Err(std::io::Error::other("not a directory"));
     }
     let file = tempfile::tempfile()?;
-    let mut file = if gzip {
-        let encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-        let mut builder = tar::Builder::new(encoder);
-        builder.follow_symlinks(false);
-        builder.append_dir_all("", path)?;
-        builder.into_inner()?.finish()?
-    } else {
-        let mut builder = tar::Builder::new(file);
-        builder.follow_symlinks(false);
-        builder.append_dir_all("", path)?;
-        builder.into_inner()?
+    let mut file = match compress {
+        Compress::None => append_dir(file, path)?,
+        Compress::Gzip => append_dir(
+            flate2::write::GzEncoder::new(file, flate2::Compression::default()),
+            path,
+        )?
+        .finish()?,
+        Compress::Bzip2 => append_dir(
+            bzip2::write::BzEncoder::new(file, bzip2::Compression::default()),
+            path,
+        )?
+        .finish()?,
     };
     file.seek(SeekFrom::Start(0))?;
     Ok(file)
+}
+
+fn append_dir<W: std::io::Write>(out: W, path: &Path) -> std::io::Result<W> {
+    let mut builder = tar::Builder::new(out);
+    builder.follow_symlinks(false);
+    builder.append_dir_all("", path)?;
+    builder.into_inner()
 }
 
 /// Sends the transfer's result keys and completes.
