@@ -121,4 +121,5 @@ async fn fire_after(
     shared
         .bus
         .publish(&crate::bus::keys::worker(workerid.0, "missing"), payload);
+    crate::events::master_event(&shared, Some(workerid), "missing").await;
 }
