@@ -231,19 +231,44 @@ impl TestMaster {
 
 impl Drop for TestMaster {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            stop_child(c);
         }
+        drop_pg_database(&self.db_url);
     }
+}
+
+/// SIGTERM, then SIGKILL after 10 seconds.
+fn stop_child(mut c: Child) {
+    let _ = Command::new("kill").arg(c.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// Drops the database [`fresh_pg_database`] made for a test, so runs leave none behind.
+fn drop_pg_database(url: &str) {
+    let (Ok(admin), Some((_, name))) = (
+        std::env::var("SIGNALBOX_TEST_PG_ADMIN_URL"),
+        url.rsplit_once('/'),
+    ) else {
+        return;
+    };
+    if !url.starts_with("postgres") || !name.starts_with("sbx_") {
+        return;
+    }
+    let _ = Command::new("psql")
+        .arg(&admin)
+        .args(["-q", "-c", &format!("drop database if exists {name} with (force)")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// A running `signalbox worker`.
