@@ -1,6 +1,7 @@
 //! MailNotifier against a real SMTP server (`aiosmtpd`, started here on 127.0.0.1): every
-//! mode over a pass/fail/warn/exception sequence, the seed's formatter examples, STARTTLS
-//! with authentication, and the outbox's durability (server down, master killed).
+//! mode over a pass/fail/warn/exception sequence, the seed's formatter examples, Buildbot 4's
+//! template `MessageFormatter`, STARTTLS with authentication, implicit TLS (`useSmtps`), and
+//! the outbox's durability (server down, a two-minute outage, master killed).
 
 mod harness;
 
@@ -423,6 +424,125 @@ c['status'] += [
     ] {
         assert!(page.contains(&needle), "{needle:?} in\n{page}");
     }
+}
+
+const PLAIN_TEMPLATE: &str =
+    "Builder {{ buildername }} build {{ build.number }}: {{ status_detected }} <{{ workername }}>
+{{ build_url }}
+{% for ss in build.buildset.sourcestamps %}{{ ss.revision or 'HEAD' }}{% endfor %} & {{ summary }}
+";
+
+const HTML_TEMPLATE: &str = "<h1>{{ buildername }} &amp; {{ result_names[results] }}</h1>
+{% for step in build.steps %}<h2>{{ step.name }}</h2>{% for log in step.logs %}<pre>{{ log.content.content }}</pre>{% endfor %}{% endfor %}
+";
+
+/// Buildbot 4's `reporters.MessageFormatter` with template files, plain and HTML, and a
+/// template that fails to render: its mail is a failed outbox row that says why.
+#[test]
+fn template_formatter_plain_html_and_render_failure() {
+    let Some(python) = python() else { return };
+    test_environment();
+    let sink = Sink::start(&python, &[]);
+    let body = HEAD.replace("@SMTP_PORT@", &sink.port.to_string())
+        + r#"
+c['status'] += [
+    notifier("plain", mode="all", messageFormatter=reporters.MessageFormatter(
+        template_filename="mail.txt",
+        subject="{{ buildername }} #{{ build.number }}: {{ result_names[results] }}")),
+    notifier("html", mode="all", messageFormatter=util.MessageFormatter(
+        template_filename="mail.html", template_type="html",
+        want_steps=True, want_logs=True, want_logs_content=True)),
+    notifier("broken", mode="all", messageFormatter=reporters.MessageFormatter(
+        template="fine\n{{ build.nosuch.field }}")),
+]
+"#;
+    let master = TestMaster::start_with_files(
+        Db::Sqlite,
+        "mailtemplate",
+        &body,
+        &[("mail.txt", PLAIN_TEMPLATE), ("mail.html", HTML_TEMPLATE)],
+    );
+    write_sequence(master.dir.path(), &["fail"]);
+    let _worker = TestWorker::start(&master, "w1", "pw1");
+    run_builds(&master, 1);
+    let mails = settle(&master, &sink, 2, Duration::from_secs(120));
+    assert_eq!(
+        mails.len(),
+        2,
+        "no mail for the broken template\n{}",
+        master.log()
+    );
+    let plain = mails
+        .iter()
+        .find(|m| m.recipients() == vec!["plain@example.org"])
+        .expect("plain mail");
+    assert_eq!(plain.header("Subject").as_deref(), Some("seq #1: failure"));
+    assert!(plain.part("text/html").is_none(), "plain only");
+    let url = format!("http://127.0.0.1:{}/builders/seq/builds/1", master.web_port);
+    assert_eq!(
+        plain.part("text/plain").as_deref().map(str::trim_end),
+        Some(
+            format!(
+                "Builder seq build 1: failed build <w1>\n{url}\nHEAD & BUILD FAILED: build failure"
+            )
+            .as_str()
+        )
+    );
+    let html = mails
+        .iter()
+        .find(|m| m.recipients() == vec!["html@example.org"])
+        .expect("html mail");
+    assert!(html.part("text/plain").is_none(), "html only");
+    assert_eq!(
+        html.header("Subject").as_deref(),
+        Some("buildbot failure in Mailtest on seq"),
+        "no subject template: the notifier's subject"
+    );
+    assert_eq!(
+        html.part("text/html").as_deref().map(str::trim_end),
+        Some("<h1>seq &amp; failure</h1>\n<h2>worker_preparation</h2><h2>run</h2><pre>build 1: fail\n&lt;tag&gt; &amp; done\n</pre>")
+    );
+    let outbox = master.get("api/v2/outbox");
+    let failed: Vec<&Value> = outbox["outbox"]
+        .as_array()
+        .map(|l| l.iter().filter(|m| m["state"] == "failed").collect())
+        .unwrap_or_default();
+    assert_eq!(failed.len(), 1, "one failed row: {outbox}");
+    let error = failed[0]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("could not render it: template error: undefined value: `build.nosuch` is undefined (in template (master.cfg:")
+            && error.contains("fix the template"),
+        "{error}"
+    );
+    assert_eq!(failed[0]["subject"], "buildbot failure in Mailtest on seq");
+}
+
+/// `checkconfig` refuses a template with a syntax error and names both lines.
+#[test]
+fn checkconfig_reports_template_syntax_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("mail.txt"),
+        "ok\n{% if build %}\n{{ build.number + }}\n",
+    )
+    .expect("template");
+    std::fs::write(
+        dir.path().join("master.cfg"),
+        "c = BuildmasterConfig = {}\nc['workers'] = []\nc['status'] = [MailNotifier(fromaddr='a@b.c',\n    messageFormatter=reporters.MessageFormatter(template_filename='mail.txt'))]\n",
+    )
+    .expect("master.cfg");
+    let output = Command::new(harness::bin())
+        .arg("checkconfig")
+        .arg(dir.path())
+        .output()
+        .expect("run checkconfig");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "refused: {stderr}");
+    assert!(
+        stderr.contains("master.cfg:4: MessageFormatter: syntax error: ")
+            && stderr.contains("(in mail.txt:3)"),
+        "{stderr}"
+    );
 }
 
 #[test]

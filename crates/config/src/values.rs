@@ -76,6 +76,7 @@ pub(crate) const CLASSES: &[&str] = &[
     "HttpStatusPush",
     "GerritStatusPush",
     "GitHubStatus",
+    "MessageFormatter",
     "Domain",
     "Authz",
     "BasicAuth",
