@@ -119,6 +119,10 @@ impl Sink {
     }
 
     fn spawn(&mut self) {
+        // TLS sinks of parallel tests share the test CA's directory: one sink at a time
+        // creates the certificates (a sink is listening only once they exist).
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reporters/tests/smtp_sink.py");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -240,6 +244,27 @@ fn settle(master: &TestMaster, sink: &Sink, n: usize, within: Duration) -> Vec<M
             panic!(
                 "{} of {n} mails arrived; outbox: {outbox}\nsink log:\n{}\nmaster log:\n{}",
                 mails.len(),
+                sink.log(),
+                master.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until the sink holds at least `n` mails, whatever else is pending.
+fn mails_arrived(master: &TestMaster, sink: &Sink, n: usize, within: Duration) -> Vec<Mail> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let mails = sink.mails();
+        if mails.len() >= n {
+            return mails;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "{} of {n} mails arrived; outbox: {}\nsink log:\n{}\nmaster log:\n{}",
+                mails.len(),
+                master.get("api/v2/outbox"),
                 sink.log(),
                 master.log()
             );
@@ -571,6 +596,80 @@ c['status'] += [
     );
     assert_eq!(mails[0].meta["tls"], true);
     assert_eq!(mails[0].meta["auth_user"], "mailer");
+    assert!(
+        !master.log().contains("s3cret-pw"),
+        "the password is never logged"
+    );
+}
+
+/// `useSmtps=True`: implicit TLS on a port other than 465, against aiosmtpd with an
+/// `ssl_context`. A server whose certificate the master does not trust gets nothing: its
+/// mail stays queued, is retried with the reason logged, and goes out once the server
+/// presents a trusted certificate.
+#[test]
+fn implicit_tls_smtps() {
+    let Some(python) = python() else { return };
+    let tls_dir = test_environment();
+    let tls = tls_dir.display().to_string();
+    let trusted = Sink::start(
+        &python,
+        &["--implicit-tls", &tls, "--auth", "mailer:s3cret-pw"],
+    );
+    let untrusted_dir = tempfile::tempdir().expect("untrusted CA dir");
+    let untrusted_tls = untrusted_dir.path().display().to_string();
+    let mut untrusted = Sink::start(&python, &["--implicit-tls", &untrusted_tls]);
+    let body = HEAD.replace("@SMTP_PORT@", &trusted.port.to_string())
+        + &r#"
+c['status'] += [
+    notifier("smtps", mode="all", useSmtps=True, smtpUser="mailer", smtpPassword="s3cret-pw"),
+    MailNotifier(fromaddr="buildbot@example.org", sendToInterestedUsers=False,
+                 extraRecipients=["untrusted@example.org"], relayhost="127.0.0.1",
+                 smtpPort=@UNTRUSTED_PORT@, useSmtps=True,
+                 extraHeaders={"X-Build": Interpolate("%(prop:buildnumber)s")}),
+]
+"#
+        .replace("@UNTRUSTED_PORT@", &untrusted.port.to_string());
+    let master = TestMaster::start(Db::Sqlite, "mailsmtps", &body);
+    write_sequence(master.dir.path(), &["pass"]);
+    let _worker = TestWorker::start(&master, "w1", "pw1");
+    run_builds(&master, 1);
+    let smtps = mails_arrived(&master, &trusted, 1, Duration::from_secs(60));
+    assert_eq!(smtps.len(), 1, "{}", trusted.log());
+    assert_eq!(smtps[0].meta["tls"], true, "implicit TLS");
+    assert_eq!(smtps[0].meta["auth_user"], "mailer");
+    assert_eq!(smtps[0].recipients(), vec!["smtps@example.org"]);
+    // The untrusted server's mail: pending, tried more than once, with the reason.
+    let row = wait_for(Duration::from_secs(60), "retried attempts", || {
+        let outbox = master.get("api/v2/outbox");
+        let row = outbox["outbox"].as_array()?.first()?.clone();
+        (row["attempts"].as_i64() >= Some(2)).then_some(row)
+    });
+    assert_eq!(row["state"], "pending", "{row}");
+    assert_eq!(row["target"], "MailNotifier#2", "{row}");
+    let error = row["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("certificate")
+            && error.contains("TLS with 127.0.0.1:")
+            && error.contains("the mail stays queued"),
+        "{error}"
+    );
+    let log = master.log();
+    assert!(
+        log.contains("delivery failed; will retry") && log.contains("invalid peer certificate"),
+        "{log}"
+    );
+    assert!(
+        untrusted.mails().is_empty(),
+        "nothing reached the untrusted server"
+    );
+    // The same server, now with a certificate from the trusted CA: the queued mail goes.
+    untrusted.stop();
+    untrusted.extra = vec!["--implicit-tls".into(), tls];
+    untrusted.spawn();
+    let mails = settle(&master, &untrusted, 1, Duration::from_secs(60));
+    assert_eq!(mails.len(), 1, "once");
+    assert_eq!(mails[0].recipients(), vec!["untrusted@example.org"]);
+    assert_eq!(mails[0].meta["tls"], true);
     assert!(
         !master.log().contains("s3cret-pw"),
         "the password is never logged"

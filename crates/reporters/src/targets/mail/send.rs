@@ -67,6 +67,10 @@ const MAX_ERROR_LEN: usize = 500;
 /// One notifier's SMTP client, with a small connection pool.
 pub struct Sender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// `host:port`, for error messages.
+    relay: String,
+    /// Whether TLS is used, so a failed handshake can be explained.
+    tls: bool,
 }
 
 impl Sender {
@@ -93,6 +97,8 @@ impl Sender {
         }
         Ok(Sender {
             transport: builder.build(),
+            relay: format!("{}:{}", config.relayhost, config.smtp_port),
+            tls: config.use_tls || config.use_smtps,
         })
     }
 
@@ -128,7 +134,15 @@ impl Sender {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                let text = truncate(&e.to_string());
+                let mut text = truncate(&e.to_string());
+                // A refused certificate arrives as a connection error whose text names it.
+                let tls_failed = self.tls && (e.is_tls() || text.contains("certificate"));
+                if tls_failed {
+                    text.push_str(&format!(
+                        " (TLS with {} failed: the server's certificate must be valid for relayhost and signed by a CA the master trusts; SIGNALBOX_SMTP_CA_FILE adds one; the mail stays queued)",
+                        self.relay
+                    ));
+                }
                 match e.is_permanent() {
                     true => Err(DeliveryError::Permanent(text)),
                     false => Err(DeliveryError::Retry(text)),
