@@ -730,3 +730,73 @@ c['status'] += [notifier("all", mode="all"), notifier("failing", mode=["failing"
         "nothing pending or failed: {outbox}"
     );
 }
+
+/// The issue's two-minute outage: builds keep finishing while the SMTP server is down for
+/// two full minutes. Every message keeps being retried (none is given up, however many
+/// attempts the short test backoff makes), and once the server is back every mail arrives
+/// exactly once: distinct Message-IDs, and the count the modes call for.
+#[test]
+fn two_minute_smtp_outage() {
+    let Some(python) = python() else { return };
+    test_environment();
+    let mut sink = Sink::start(&python, &[]);
+    sink.stop();
+    let body = HEAD.replace("@SMTP_PORT@", &sink.port.to_string())
+        + r#"
+c['status'] += [notifier("all", mode="all"), notifier("failing", mode=["failing"])]
+"#;
+    // PostgreSQL when the test script provides it (claims under FOR UPDATE SKIP LOCKED),
+    // otherwise SQLite; one database keeps the test near two and a half minutes.
+    let db = databases().pop().unwrap_or(Db::Sqlite);
+    let master = TestMaster::start(db, "mailoutage", &body);
+    let outcomes = [
+        "pass", "fail", "pass", "fail", "pass", "fail", "pass", "fail",
+    ];
+    write_sequence(master.dir.path(), &outcomes);
+    let _worker = TestWorker::start(&master, "w1", "pw1");
+    // One build every 15 s for the whole outage; the clock paces the test, nothing
+    // asserts on it.
+    let outage = std::time::Instant::now();
+    let mut built = 0;
+    while outage.elapsed() < Duration::from_secs(120) {
+        if built < outcomes.len() && outage.elapsed() >= Duration::from_secs(15 * built as u64) {
+            built += 1;
+            master.force("force", &["seq"]);
+            master.wait_finished_builds(built, Duration::from_secs(60));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let expected = outcomes.len() + outcomes.iter().filter(|o| **o == "fail").count();
+    let outbox = master.get("api/v2/outbox");
+    let rows = outbox["outbox"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), expected, "every mail queued: {outbox}");
+    assert!(
+        rows.iter().all(|r| r["state"] == "pending"),
+        "none given up: {outbox}"
+    );
+    let most = rows.iter().filter_map(|r| r["attempts"].as_i64()).max();
+    assert!(
+        most > Some(40),
+        "the first mails were tried all along (more than the old 40-attempt limit): {outbox}"
+    );
+    sink.spawn();
+    let mails = settle(&master, &sink, expected, Duration::from_secs(60));
+    assert_eq!(
+        numbers_for(&mails, "all"),
+        (1..=8).collect::<Vec<i64>>(),
+        "{}",
+        master.log()
+    );
+    assert_eq!(numbers_for(&mails, "failing"), vec![2, 4, 6, 8]);
+    assert_eq!(mails.len(), expected, "each mail exactly once");
+    let ids: std::collections::BTreeSet<String> = mails
+        .iter()
+        .filter_map(|m| m.header("Message-ID"))
+        .collect();
+    assert_eq!(ids.len(), expected, "distinct Message-IDs: {ids:?}");
+    let outbox = master.get("api/v2/outbox");
+    assert_eq!(
+        outbox["meta"]["total"], 0,
+        "nothing pending or failed: {outbox}"
+    );
+}
