@@ -1390,7 +1390,13 @@ impl<'a> Converter<'a> {
                 .map(|(_, t)| *t)
                 .unwrap_or(Ty::Any);
             check_type(&args, name, p, ty)?;
-            out.insert(name.to_string(), to_config_value(p));
+            let value = match p {
+                Py::Obj(f) if f.class == crate::message_formatter::CLASS => {
+                    crate::message_formatter::convert(self.file, self.basedir, f)?
+                }
+                _ => to_config_value(p),
+            };
+            out.insert(name.to_string(), value);
         }
         Ok(StatusTargetConfig {
             kind: obj.class.clone(),
@@ -1942,6 +1948,7 @@ enum Ty {
     BoolOrStrList,
     StrOrObjOrFunc,
     DictOrFunc,
+    FuncOrFormatter,
     Any,
 }
 
@@ -1990,6 +1997,14 @@ fn check_type(args: &Args<'_>, name: &str, p: &Py, ty: Ty) -> Result<(), ConfigE
         Ty::DictOrFunc => (
             matches!(p, Py::Dict(_) | Py::Func(_)),
             "a dict or a function",
+        ),
+        Ty::FuncOrFormatter => (
+            match p {
+                Py::Func(_) => true,
+                Py::Obj(f) => f.class == crate::message_formatter::CLASS,
+                _ => false,
+            },
+            "a function or a MessageFormatter",
         ),
         Ty::Any => (true, "anything"),
     };
@@ -2174,10 +2189,11 @@ const MAIL_ARGS: &[(&str, Ty)] = &[
     ("extraRecipients", Ty::StrList),
     ("sendToInterestedUsers", Ty::Bool),
     ("customMesg", Ty::Func),
-    ("messageFormatter", Ty::Func),
+    ("messageFormatter", Ty::FuncOrFormatter),
     ("extraHeaders", Ty::Dict),
     ("addPatch", Ty::Bool),
     ("useTls", Ty::Bool),
+    ("useSmtps", Ty::Bool),
     ("smtpUser", Ty::Str),
     ("smtpPassword", Ty::Str),
     ("smtpPort", Ty::Int),

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Loading is pure apart from reading `master.cfg` and checking that the files it names
-//! (htpasswd, `changehook.passwd`) exist. User functions stay in a frozen Starlark module
+//! (htpasswd, `changehook.passwd`) exist, and reading the template files of a
+//! `MessageFormatter` (so their syntax errors are found by `checkconfig`). User functions stay in a frozen Starlark module
 //! inside [`FunctionHost`], which calls them later with limits.
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ mod convert;
 mod error;
 mod eval;
 mod functions;
+mod message_formatter;
 mod preprocess;
 pub mod status_objects;
 mod types;

@@ -77,6 +77,7 @@ pub(crate) const CLASSES: &[&str] = &[
     "HttpStatusPush",
     "GerritStatusPush",
     "GitHubStatus",
+    "MessageFormatter",
     "Domain",
     "Authz",
     "BasicAuth",

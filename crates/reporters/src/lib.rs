@@ -16,8 +16,8 @@
 //! ```
 //!
 //! Two environment variables exist for tests and benchmarks, and are not needed otherwise:
-//! `SIGNALBOX_OUTBOX_RETRY=BASE_MS:MAX_MS` shortens the backoff (default 30 s doubling to
-//! 1 h), and `SIGNALBOX_SMTP_CA_FILE=PATH` adds a PEM certificate to the roots that SMTP TLS
+//! `SIGNALBOX_OUTBOX_RETRY=BASE_MS:MAX_MS` shortens the backoff (default 15 s doubling to
+//! 5 min, see [`Backoff`]), and `SIGNALBOX_SMTP_CA_FILE=PATH` adds a PEM certificate to the roots that SMTP TLS
 //! trusts (the web PKI roots), so a test SMTP server with its own CA can be used.
 #![warn(missing_docs)]
 

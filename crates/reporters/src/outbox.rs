@@ -87,6 +87,7 @@ enum Outcome {
     Failed {
         id: i64,
         attempts: i64,
+        created_at: i64,
         error: DeliveryError,
     },
 }
@@ -137,6 +138,7 @@ pub(crate) async fn deliver_loop(store: Store, targets: Arc<Targets>, wake: Arc<
                     Err(error) => Outcome::Failed {
                         id: row.id,
                         attempts,
+                        created_at: row.created_at,
                         error,
                     },
                 };
@@ -177,7 +179,7 @@ async fn mark_outcomes(
     wake: Arc<Notify>,
 ) {
     let mut sent = Vec::new();
-    let mut failed: HashMap<i64, (i64, DeliveryError)> = HashMap::new();
+    let mut failed: HashMap<i64, (i64, i64, DeliveryError)> = HashMap::new();
     while let Some(first) = outcomes.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = outcomes.try_recv() {
@@ -192,9 +194,10 @@ async fn mark_outcomes(
                 Outcome::Failed {
                     id,
                     attempts,
+                    created_at,
                     error,
                 } => {
-                    failed.insert(id, (attempts, error));
+                    failed.insert(id, (attempts, created_at, error));
                 }
             }
         }
@@ -208,18 +211,21 @@ async fn mark_outcomes(
             }
         }
         let mut retried = false;
-        for (id, (attempts, error)) in failed.drain() {
+        for (id, (attempts, created_at, error)) in failed.drain() {
             let result = match &error {
                 DeliveryError::Permanent(reason) => {
                     tracing::warn!(outbox_id = id, error = %reason, "outbox: message failed for good");
                     store.outbox_mark_failed(id, reason).await
                 }
-                DeliveryError::Retry(reason) if backoff.exhausted(attempts) => {
+                DeliveryError::Retry(reason) if backoff.exhausted(created_at, model::now()) => {
+                    let days = backoff.give_up_after.as_secs() / 86_400;
                     tracing::warn!(outbox_id = id, attempts, error = %reason, "outbox: giving up on message");
                     store
                         .outbox_mark_failed(
                             id,
-                            &format!("gave up after {attempts} attempts: {reason}"),
+                            &format!(
+                                "gave up after {attempts} attempts over {days} days: {reason}"
+                            ),
                         )
                         .await
                 }

@@ -84,7 +84,10 @@ class Handler:
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "tls": session.ssl is not None,
+            # session.ssl is only set by STARTTLS; with implicit TLS the transport itself
+            # carries the TLS object.
+            "tls": (session.ssl is not None
+                    or server.transport.get_extra_info("ssl_object") is not None),
             "auth_user": (session.auth_data.login.decode()
                           if isinstance(session.auth_data, LoginPassword) else None),
             "data_command_at": getattr(session, "data_command_at", time.time()),
@@ -136,8 +139,10 @@ def main():
                   and auth_data.password.decode() == password)
             return AuthResult(success=ok, auth_data=auth_data)
 
+        # aiosmtpd counts only STARTTLS as TLS for AUTH; with --implicit-tls the whole
+        # connection is TLS, so AUTH must not wait for a STARTTLS that never comes.
         kwargs.update(authenticator=authenticator, auth_required=True,
-                      auth_require_tls=True)
+                      auth_require_tls=not args.implicit_tls)
     controller_kwargs = {}
     if args.implicit_tls:
         controller_kwargs["ssl_context"] = tls_context(args.implicit_tls)

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use config::{ConfigValue, FunctionRef, StatusTargetConfig};
 use model::{Renderable, Results};
 use serde_json::Value as Json;
 
 use crate::filter::Filter;
+use crate::targets::mail::template::TemplateFormatter;
 
 /// One word of `mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +147,15 @@ pub enum Lookup {
     Function(FunctionRef),
 }
 
+/// `messageFormatter`: the seed's function, or Buildbot 4's template formatter.
+#[derive(Debug, Clone)]
+pub enum Formatter {
+    /// `messageFormatter(mode, name, build, results, master_status)`, a user function.
+    Function(FunctionRef),
+    /// `reporters.MessageFormatter(...)`, compiled.
+    Template(Arc<TemplateFormatter>),
+}
+
 /// A password that never reaches a log.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -182,6 +193,8 @@ pub struct MailConfig {
     pub smtp_port: u16,
     /// `useTls`: STARTTLS required.
     pub use_tls: bool,
+    /// `useSmtps`, or `smtpPort=465`: TLS from the first byte (implicit TLS, SMTPS).
+    pub use_smtps: bool,
     /// `smtpUser`.
     pub smtp_user: Option<String>,
     /// `smtpPassword`.
@@ -189,7 +202,7 @@ pub struct MailConfig {
     /// `lookup`.
     pub lookup: Lookup,
     /// `messageFormatter`.
-    pub message_formatter: Option<FunctionRef>,
+    pub message_formatter: Option<Formatter>,
     /// `extraHeaders`: names and renderable values.
     pub extra_headers: Vec<(String, Renderable)>,
     /// `previousBuildGetter`.
@@ -260,6 +273,19 @@ impl MailConfig {
         };
         let extra_headers = extra_headers(args.get("extraHeaders"))?;
         let use_tls = flag("useTls", false);
+        // Port 465 is SMTPS by its assignment (RFC 8314), so it keeps meaning implicit TLS
+        // without `useSmtps`, as it did before the argument existed.
+        let use_smtps = flag("useSmtps", false) || smtp_port == 465;
+        let message_formatter = match args.get("messageFormatter") {
+            None => None,
+            Some(ConfigValue::Function(f)) => Some(Formatter::Function(*f)),
+            Some(ConfigValue::Object { kind, args }) if kind == "MessageFormatter" => Some(
+                Formatter::Template(Arc::new(TemplateFormatter::from_config(args)?)),
+            ),
+            Some(_) => {
+                return Err("messageFormatter must be a function or a MessageFormatter(...)".into())
+            }
+        };
         Ok(MailConfig {
             fromaddr,
             send_to_interested_users: flag("sendToInterestedUsers", true),
@@ -273,10 +299,11 @@ impl MailConfig {
             relayhost: string("relayhost").unwrap_or_else(|| "localhost".to_string()),
             smtp_port,
             use_tls,
+            use_smtps,
             smtp_user: string("smtpUser"),
             smtp_password: string("smtpPassword").map(Secret),
             lookup,
-            message_formatter: function("messageFormatter"),
+            message_formatter,
             extra_headers,
             previous_build_getter: function("previousBuildGetter"),
         })

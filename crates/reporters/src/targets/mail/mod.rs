@@ -1,12 +1,13 @@
 //! `MailNotifier`: mail about finished builds (or whole buildsets), as seed 002 documents it.
 //!
 //! `config.rs` validates the arguments, `message.rs` decides recipients and writes the
-//! bodies, this module assembles the RFC 5322 message that the outbox records, and `send.rs`
-//! delivers it over SMTP.
+//! bodies, `template.rs` renders `MessageFormatter` templates, this module assembles the
+//! RFC 5322 message that the outbox records, and `send.rs` delivers it over SMTP.
 
 pub mod config;
 pub mod message;
 pub mod send;
+pub mod template;
 
 use std::sync::Arc;
 
@@ -20,9 +21,10 @@ use model::{RenderContext, Results};
 
 use crate::build_status::{BuildSnapshot, LogNeeds};
 use crate::outbox::OutgoingMessage;
-use crate::targets::mail::config::{AddLogs, MailConfig};
+use crate::targets::mail::config::{AddLogs, Formatter, MailConfig};
 use crate::targets::mail::message::{Attachment, MailBody};
-use crate::targets::mail::send::{MailContent, Sender};
+use crate::targets::mail::send::{MailContent, RenderFailure, Sender};
+use crate::targets::mail::template::RenderInput;
 use crate::{BuildEvent, BuilderInfo, DeliveryError, ReporterError, StatusTarget};
 
 /// A configured `MailNotifier`.
@@ -78,12 +80,38 @@ impl MailNotifier {
         previous.map(|p| p.results)
     }
 
-    /// The body for one build, and a subject if a formatter gave one. A formatter that
-    /// fails is logged and the default message is sent instead, so no mail is lost to it.
-    fn body(&self, build: &BuildSnapshot) -> (MailBody, Option<String>) {
-        let Some(formatter) = self.config.message_formatter else {
-            return (message::default_body(build), None);
-        };
+    /// The body for one build, and a subject if a formatter gave one. A formatter function
+    /// that fails is logged and the default message is sent instead (the seed's behaviour);
+    /// a template that fails to render is an error, recorded as a failed message.
+    fn body(
+        &self,
+        event: &BuildEvent,
+        build: &BuildSnapshot,
+    ) -> Result<(MailBody, Option<String>), String> {
+        match &self.config.message_formatter {
+            None => Ok((message::default_body(build), None)),
+            Some(Formatter::Function(formatter)) => Ok(self.function_body(*formatter, build)),
+            Some(Formatter::Template(template)) => {
+                let previous_results = match self.config.mode.needs_previous() {
+                    true => self.previous(build).flatten(),
+                    false => build.previous.as_ref().and_then(|p| p.results),
+                };
+                template.render(&RenderInput {
+                    build,
+                    mode: &self.config.mode.names,
+                    previous_results,
+                    is_buildset: matches!(event, BuildEvent::BuildsetComplete),
+                })
+            }
+        }
+    }
+
+    /// The body a `messageFormatter` function makes, or the default one if it fails.
+    fn function_body(
+        &self,
+        formatter: ::config::FunctionRef,
+        build: &BuildSnapshot,
+    ) -> (MailBody, Option<String>) {
         let result = self
             .functions
             .call_message_formatter(
@@ -108,33 +136,6 @@ impl MailNotifier {
     /// is to receive it.
     fn mail(&self, event: &BuildEvent, builds: &[Arc<BuildSnapshot>]) -> Option<OutgoingMessage> {
         let first = builds.first()?;
-        let mut bodies = Vec::with_capacity(builds.len());
-        let mut subject = None;
-        let mut attachments = Vec::new();
-        for build in builds {
-            let (body, formatter_subject) = self.body(build);
-            bodies.push(body);
-            subject = subject.or(formatter_subject);
-            attachments.extend(message::attachments(&self.config, build));
-        }
-        let worst = builds
-            .iter()
-            .map(|b| b.results)
-            .fold(Results::Success, Results::worst);
-        let builder_names: Vec<&str> = builds.iter().map(|b| b.builder.name.as_str()).collect();
-        let subject = subject.unwrap_or_else(|| {
-            message::subject(
-                &self.config.subject,
-                &builder_names.join(", "),
-                worst,
-                &first.title,
-            )
-        });
-        let recipients = message::recipients(&self.config, builds, &self.functions);
-        if recipients.is_empty() {
-            tracing::info!(target = %self.name, builder = %first.builder.name, number = first.status.number, "no recipients for this mail; not sending it");
-            return None;
-        }
         let mut outgoing = OutgoingMessage {
             target: self.name.clone(),
             event: event.clone(),
@@ -145,6 +146,39 @@ impl MailNotifier {
             buildsetid: Some(first.buildsetid),
             content: String::new(),
         };
+        let recipients = message::recipients(&self.config, builds, &self.functions);
+        if recipients.is_empty() {
+            tracing::info!(target = %self.name, builder = %first.builder.name, number = first.status.number, "no recipients for this mail; not sending it");
+            return None;
+        }
+        let worst = builds
+            .iter()
+            .map(|b| b.results)
+            .fold(Results::Success, Results::worst);
+        let builder_names: Vec<&str> = builds.iter().map(|b| b.builder.name.as_str()).collect();
+        let default_subject = message::subject(
+            &self.config.subject,
+            &builder_names.join(", "),
+            worst,
+            &first.title,
+        );
+        let mut bodies = Vec::with_capacity(builds.len());
+        let mut subject = None;
+        let mut attachments = Vec::new();
+        for build in builds {
+            let (body, formatter_subject) = match self.body(event, build) {
+                Ok(it) => it,
+                Err(error) => {
+                    tracing::error!(target = %self.name, error = %error, builder = %build.builder.name, number = build.status.number, "MessageFormatter template failed; the mail is recorded as failed");
+                    outgoing.content = RenderFailure::content(&default_subject, &error);
+                    return Some(outgoing);
+                }
+            };
+            bodies.push(body);
+            subject = subject.or(formatter_subject);
+            attachments.extend(message::attachments(&self.config, build));
+        }
+        let subject = subject.unwrap_or(default_subject);
         let body = message::concatenate(bodies);
         let message_id = format!(
             "<{}@signalbox>",
@@ -285,10 +319,14 @@ impl StatusTarget for MailNotifier {
     }
 
     fn log_needs(&self) -> LogNeeds {
-        let every_log_tail = match (
-            self.config.message_formatter.is_some(),
-            &self.config.add_logs,
-        ) {
+        // A formatter function may read any log; a template reads logs only when it asks
+        // for their content.
+        let formatter_reads_logs = match &self.config.message_formatter {
+            None => false,
+            Some(Formatter::Function(_)) => true,
+            Some(Formatter::Template(t)) => t.wants().logs_content,
+        };
+        let every_log_tail = match (formatter_reads_logs, &self.config.add_logs) {
             (false, AddLogs::None) => 0,
             _ => message::ATTACHED_LOG_LINES,
         };

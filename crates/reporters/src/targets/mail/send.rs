@@ -1,5 +1,5 @@
 //! SMTP delivery with lettre over rustls (ring): plain, STARTTLS (`useTls`), or implicit TLS
-//! on port 465, with optional authentication.
+//! (`useSmtps`, or port 465), with optional authentication.
 
 use std::time::Duration;
 
@@ -26,6 +26,39 @@ pub struct MailContent {
     pub message: String,
 }
 
+/// A mail whose template failed to render, recorded so the failure is a row that the
+/// outbox page shows; delivering it marks it failed at once with `render_error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderFailure {
+    /// The subject the mail would have had without its formatter, for people reading the
+    /// outbox.
+    pub subject: String,
+    /// What went wrong, with the template's name and line.
+    pub render_error: String,
+}
+
+impl RenderFailure {
+    /// The outbox content for a failed render.
+    pub fn content(subject: &str, error: &str) -> String {
+        let failure = RenderFailure {
+            subject: subject.to_string(),
+            render_error: error.to_string(),
+        };
+        serde_json::to_string(&failure).unwrap_or_else(|_| {
+            // Serializing two strings cannot fail; keep a readable row regardless.
+            r#"{"subject":"","render_error":"the mail could not be rendered"}"#.to_string()
+        })
+    }
+}
+
+/// What an outbox row of a mail target holds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Recorded {
+    Mail(MailContent),
+    Failed(RenderFailure),
+}
+
 /// Longest an SMTP command may take; the outbox lease is longer.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest error text kept from a server reply.
@@ -34,6 +67,10 @@ const MAX_ERROR_LEN: usize = 500;
 /// One notifier's SMTP client, with a small connection pool.
 pub struct Sender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// `host:port`, for error messages.
+    relay: String,
+    /// Whether TLS is used, so a failed handshake can be explained.
+    tls: bool,
 }
 
 impl Sender {
@@ -48,10 +85,9 @@ impl Sender {
                         .max_size(10)
                         .idle_timeout(Duration::from_secs(30)),
                 );
-        let implicit = config.smtp_port == 465;
-        if config.use_tls || implicit {
+        if config.use_tls || config.use_smtps {
             let parameters = tls_parameters(&config.relayhost)?;
-            builder = builder.tls(match implicit {
+            builder = builder.tls(match config.use_smtps {
                 true => Tls::Wrapper(parameters),
                 false => Tls::Required(parameters),
             });
@@ -61,13 +97,24 @@ impl Sender {
         }
         Ok(Sender {
             transport: builder.build(),
+            relay: format!("{}:{}", config.relayhost, config.smtp_port),
+            tls: config.use_tls || config.use_smtps,
         })
     }
 
     /// Sends one recorded mail.
     pub async fn send(&self, content: &str) -> Result<(), DeliveryError> {
-        let mail: MailContent = serde_json::from_str(content)
+        let recorded: Recorded = serde_json::from_str(content)
             .map_err(|e| DeliveryError::Permanent(format!("unreadable outbox content: {e}")))?;
+        let mail = match recorded {
+            Recorded::Mail(mail) => mail,
+            Recorded::Failed(failure) => {
+                return Err(DeliveryError::Permanent(format!(
+                    "not sent: the MessageFormatter could not render it: {}; fix the template and run `signalbox reconfig`",
+                    failure.render_error
+                )))
+            }
+        };
         let parse = |a: &str| {
             a.parse::<Address>()
                 .map_err(|e| DeliveryError::Permanent(format!("bad address {a:?}: {e}")))
@@ -87,7 +134,15 @@ impl Sender {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                let text = truncate(&e.to_string());
+                let mut text = truncate(&e.to_string());
+                // A refused certificate arrives as a connection error whose text names it.
+                let tls_failed = self.tls && (e.is_tls() || text.contains("certificate"));
+                if tls_failed {
+                    text.push_str(&format!(
+                        " (TLS with {} failed: the server's certificate must be valid for relayhost and signed by a CA the master trusts; SIGNALBOX_SMTP_CA_FILE adds one; the mail stays queued)",
+                        self.relay
+                    ));
+                }
                 match e.is_permanent() {
                     true => Err(DeliveryError::Permanent(text)),
                     false => Err(DeliveryError::Retry(text)),
