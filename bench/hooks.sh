@@ -72,11 +72,15 @@ run_buildbot() {
   BB_DIR="$WORK/buildbot"; web=$(free_port); pb=$(free_port)
   "$bb" create-master -q "$BB_DIR" >/dev/null
   cat >"$BB_DIR/master.cfg" <<EOF
+from buildbot.plugins import schedulers, steps, util, worker
 c = BuildmasterConfig = {}
-c['workers'] = []
+# Buildbot refuses a config without a worker, a builder and a scheduler for it; a force
+# scheduler starts nothing on its own, so changes are only stored, as on Signalbox.
+c['workers'] = [worker.Worker('w1', 'pw1')]
 c['protocols'] = {'pb': {'port': 'tcp:$pb:interface=127.0.0.1'}}
-c['builders'] = []
-c['schedulers'] = []
+factory = util.BuildFactory([steps.ShellCommand(command=['true'])])
+c['builders'] = [util.BuilderConfig(name='unused', workernames=['w1'], factory=factory)]
+c['schedulers'] = [schedulers.ForceScheduler(name='force', builderNames=['unused'])]
 c['db'] = {'db_url': 'sqlite:///state.sqlite'}
 c['buildbotNetUsageData'] = None
 c['www'] = {'port': 'tcp:$web:interface=127.0.0.1', 'plugins': {},

@@ -318,6 +318,41 @@ fn delivery_accepted_once_and_kept_after_kill9_on_every_database() {
     }
 }
 
+/// Eight copies of one delivery at once, with eight other deliveries beside them: the copies
+/// share the writer's transactions with the others, and exactly one of them is recorded.
+fn concurrent_copies_are_accepted_once(db: Db) {
+    let master = TestMaster::start(db, "hookcopies", CFG);
+    let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let master = &master;
+        let copies: Vec<_> = (0..8)
+            .map(|_| scope.spawn(move || github_push(master, PUSH, "copy-of-one-delivery")))
+            .collect();
+        let others: Vec<_> = (0..8)
+            .map(|i| scope.spawn(move || github_push(master, PUSH, &format!("other-{i}"))))
+            .collect();
+        let others: Vec<u16> = others
+            .into_iter()
+            .map(|t| t.join().expect("post").0)
+            .collect();
+        assert_eq!(others, [200; 8]);
+        copies
+            .into_iter()
+            .map(|t| t.join().expect("post"))
+            .collect()
+    });
+    let accepted = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused = answers.iter().filter(|(status, _)| *status == 409).count();
+    assert_eq!((accepted, refused), (1, 7), "{answers:?}");
+    assert_eq!(total_changes(&master), 9, "{}", master.log());
+}
+
+#[test]
+fn concurrent_copies_are_accepted_once_on_every_database() {
+    for db in databases() {
+        concurrent_copies_are_accepted_once(db);
+    }
+}
+
 #[test]
 fn poller_hook_triggers_a_poll() {
     let repo = tempfile::tempdir().expect("temp dir");

@@ -131,7 +131,13 @@ impl Store {
             change_writer: None,
         };
         Store {
-            change_writer: Some(change_writer::ChangeWriter::start(bare.clone())),
+            change_writer: Some(change_writer::ChangeWriter::start(
+                bare.clone(),
+                match backend {
+                    Backend::Sqlite => 1,
+                    Backend::Postgres => 4,
+                },
+            )),
             ..bare
         }
     }
@@ -218,6 +224,18 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}
+
+/// True for a PostgreSQL deadlock (40P01) or serialization failure (40001): the transaction
+/// was rolled back and may simply be run again.
+pub(crate) fn is_retryable(err: &StoreError) -> bool {
+    match err {
+        StoreError::Database {
+            source: sqlx::Error::Database(db),
+            ..
+        } => matches!(db.code().as_deref(), Some("40P01" | "40001")),
         _ => false,
     }
 }

@@ -81,20 +81,15 @@ fn request(base: &Value, i: usize, port: u16, secret: &[u8]) -> Vec<u8> {
     request
 }
 
-/// Reads one HTTP/1.1 response with a `Content-Length` body; returns its status.
+/// Reads one HTTP/1.1 response, its body sized by `Content-Length` or chunked (Twisted, so
+/// Buildbot, answers chunked); returns its status.
 async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
     buf.clear();
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let head_end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        if let Some(end) = find(buf, b"\r\n\r\n", 0) {
             break end + 4;
         }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(bad("connection closed"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        fill(stream, buf).await?;
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let status = head
@@ -102,20 +97,70 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status"))?;
-    let length: usize = head
+    let length = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| bad("no content-length"))?;
-    while buf.len() < head_end + length {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(bad("connection closed in the body"));
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(length) => {
+            while buf.len() < head_end + length {
+                fill(stream, buf).await?;
+            }
         }
-        buf.extend_from_slice(&chunk[..n]);
+        None if head.contains("transfer-encoding: chunked") => {
+            read_chunks(stream, buf, head_end).await?
+        }
+        None => return Err(bad("neither content-length nor chunked")),
     }
     Ok(status)
+}
+
+/// Reads chunks from `at` to the last (empty) chunk and its final CRLF.
+async fn read_chunks(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    mut at: usize,
+) -> std::io::Result<()> {
+    loop {
+        let line_end = loop {
+            if let Some(end) = find(buf, b"\r\n", at) {
+                break end;
+            }
+            fill(stream, buf).await?;
+        };
+        let size_text = String::from_utf8_lossy(&buf[at..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| bad("bad chunk size"))?;
+        let next = line_end + 2 + size + 2;
+        while buf.len() < next {
+            fill(stream, buf).await?;
+        }
+        if size == 0 {
+            return Ok(());
+        }
+        at = next;
+    }
+}
+
+fn find(buf: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    let n = stream.read(&mut chunk).await?;
+    if n == 0 {
+        return Err(bad("connection closed"));
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+fn bad(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }
 
 #[derive(Default)]

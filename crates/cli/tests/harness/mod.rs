@@ -265,7 +265,11 @@ fn drop_pg_database(url: &str) {
     }
     let _ = Command::new("psql")
         .arg(&admin)
-        .args(["-q", "-c", &format!("drop database if exists {name} with (force)")])
+        .args([
+            "-q",
+            "-c",
+            &format!("drop database if exists {name} with (force)"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
