@@ -64,12 +64,13 @@ EOF
     "$result" signalbox "$name" "$stored"
 }
 
+# run_buildbot NAME DB_URL -> JSON line on stdout
 run_buildbot() {
-  local bb="${BB_VENV:-/tmp/bbvenv}/bin/buildbot" web pb
+  local name=$1 db_url=$2 bb="${BB_VENV:-/tmp/bbvenv}/bin/buildbot" web pb
   if [ ! -x "$bb" ]; then
     log "no $bb: run $BB_HARNESS/setup_buildbot.sh first"; return 1
   fi
-  BB_DIR="$WORK/buildbot"; web=$(free_port); pb=$(free_port)
+  BB_DIR="$WORK/buildbot-$name"; web=$(free_port); pb=$(free_port)
   "$bb" create-master -q "$BB_DIR" >/dev/null
   cat >"$BB_DIR/master.cfg" <<EOF
 from buildbot.plugins import schedulers, steps, util, worker
@@ -81,7 +82,7 @@ c['protocols'] = {'pb': {'port': 'tcp:$pb:interface=127.0.0.1'}}
 factory = util.BuildFactory([steps.ShellCommand(command=['true'])])
 c['builders'] = [util.BuilderConfig(name='unused', workernames=['w1'], factory=factory)]
 c['schedulers'] = [schedulers.ForceScheduler(name='force', builderNames=['unused'])]
-c['db'] = {'db_url': 'sqlite:///state.sqlite'}
+c['db'] = {'db_url': '$db_url'}
 c['buildbotNetUsageData'] = None
 c['www'] = {'port': 'tcp:$web:interface=127.0.0.1', 'plugins': {},
             'change_hook_dialects': {'github': {'secret': '$SECRET', 'strict': True}}}
@@ -89,13 +90,17 @@ EOF
   "$bb" upgrade-master "$BB_DIR" >"$BB_DIR/upgrade.log" 2>&1
   "$bb" start "$BB_DIR" >"$BB_DIR/start.log" 2>&1 || { tail -30 "$BB_DIR/twistd.log" >&2; return 1; }
   wait_until 120 "buildbot web port $web" curl -s -m 2 -o /dev/null "http://127.0.0.1:$web/"
-  log "buildbot/sqlite: $N deliveries, concurrency $CONC"
+  log "buildbot/$name: $N deliveries, concurrency $CONC"
   local result stored
   result=$("$CLIENT" "$web" "$N" "$CONC" "$SECRET" "$FIXTURE")
   stop_pid "$(cat "$BB_DIR/twistd.pid")"
-  stored=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from changes").fetchone()[0])' "$BB_DIR/state.sqlite")
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(server="buildbot 4.3.0", database="sqlite", stored=int(sys.argv[2])); print(json.dumps(r))' \
-    "$result" "$stored"
+  # Counted in Buildbot's own tables (its REST meta.total is not a real total).
+  case "$db_url" in
+    sqlite*) stored=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from changes").fetchone()[0])' "$BB_DIR/state.sqlite") ;;
+    *) stored=$(psql "${db_url/+psycopg2/}" -tA -c "select count(*) from changes") ;;
+  esac
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(server="buildbot 4.3.0", database=sys.argv[2], stored=int(sys.argv[3])); print(json.dumps(r))' \
+    "$result" "$name" "$stored"
 }
 
 build_signalbox
@@ -103,15 +108,26 @@ mkdir -p "$RESULTS"
 top -b -n 1 | head -15 >"$RESULTS/hooks-top-start.txt" || true
 LOAD_START=$(loadavg)
 RUNS=()
-RUNS+=("$(run_signalbox sqlite "sqlite:///state.sqlite")")
-if psql "$PG_ADMIN" -q -c "select 1" >/dev/null 2>&1; then
-  db="sbx_hooks_bench_$$"; PG_DBS+=("$db")
+# fresh_pg NAME -> URL of a new database (dropped on exit)
+fresh_pg() {
+  local db="sbx_hooks_bench_$1_$$"; PG_DBS+=("$db")
   psql "$PG_ADMIN" -q -c "create database $db" >/dev/null
-  RUNS+=("$(run_signalbox postgresql "${PG_ADMIN%/*}/$db")")
-else
-  log "PostgreSQL not reachable at $PG_ADMIN: skipped"
+  echo "${PG_ADMIN%/*}/$db"
+}
+HAVE_PG=0
+psql "$PG_ADMIN" -q -c "select 1" >/dev/null 2>&1 && HAVE_PG=1
+[ $HAVE_PG = 1 ] || log "PostgreSQL not reachable at $PG_ADMIN: skipped"
+RUNS+=("$(run_signalbox sqlite "sqlite:///state.sqlite")")
+[ $HAVE_PG = 1 ] && RUNS+=("$(run_signalbox postgresql "$(fresh_pg sb)")")
+if [ $WITH_BUILDBOT = 1 ]; then
+  RUNS+=("$(run_buildbot sqlite "sqlite:///state.sqlite")")
+  if [ $HAVE_PG = 1 ]; then
+    # Buildbot reaches PostgreSQL through psycopg2 (its docs' driver), installed on first use.
+    "${BB_VENV:-/tmp/bbvenv}/bin/python" -c 'import psycopg2' 2>/dev/null \
+      || "${BB_VENV:-/tmp/bbvenv}/bin/pip" install -q psycopg2-binary >&2
+    RUNS+=("$(run_buildbot postgresql "$(fresh_pg bb | sed 's|^postgresql://|postgresql+psycopg2://|')")")
+  fi
 fi
-[ $WITH_BUILDBOT = 1 ] && RUNS+=("$(run_buildbot)")
 
 printf '%s\n' "${RUNS[@]}" >"$WORK/runs.jsonl"
 python3 - "$RESULTS" "$SB_SOURCE" "$LOAD_START" "$(loadavg)" "$N" "$CONC" "$(machine_json)" "$WORK/runs.jsonl" <<'PY'
@@ -121,7 +137,8 @@ runs = [json.loads(l) for l in open(runs_file) if l.strip()]
 doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "source": source,
        "loadavg_start": load_start, "loadavg_end": load_end, "machine": json.loads(machine), "runs": runs}
 json.dump(doc, open(f"{results}/hooks.json", "w"), indent=2)
-bb = next((r for r in runs if r["server"].startswith("buildbot")), None)
+bbs = {r["database"]: r for r in runs if r["server"].startswith("buildbot")}
+bb = next(iter(bbs.values()), None)
 lines = ["# Change hooks: signed GitHub push deliveries", "",
          f"`bench/hooks.sh{' --with-buildbot' if bb else ''}` on {doc['date']} ({source}); "
          f"{n} deliveries, {conc} client connections, keep-alive connections; load average "
@@ -131,8 +148,9 @@ lines = ["# Change hooks: signed GitHub push deliveries", "",
 for r in runs:
     other = {k: v for k, v in r["statuses"].items() if k != "200"}
     ratio = ""
-    if bb and r is not bb and bb["accepted_per_s"]:
-        ratio = f" ({r['accepted_per_s'] / bb['accepted_per_s']:.1f}x Buildbot)"
+    same = bbs.get(r["database"])
+    if same and r is not same and same["accepted_per_s"]:
+        ratio = f" ({r['accepted_per_s'] / same['accepted_per_s']:.1f}x Buildbot on {r['database']})"
     lines.append(f"| {r['server']} | {r['database']} | {r['accepted_per_s']}{ratio} | {r['accepted']} | "
                  f"{r['stored']} | {r['p50_ms']} | {r['p99_ms']} | {other or '-'} |")
 lines += ["", "Each accepted delivery is one change, committed before the 200 is sent (the crash",

@@ -472,7 +472,7 @@ pub(crate) async fn find_or_create_sourcestamp(
 }
 
 /// SHA-1 hex of the fields that make two source stamps the same one.
-fn sourcestamp_hash(ss: &NewSourceStamp, patchid: Option<i64>) -> String {
+pub(crate) fn sourcestamp_hash(ss: &NewSourceStamp, patchid: Option<i64>) -> String {
     let mut hasher = Sha1::new();
     let fields = [
         ss.branch.as_deref(),

@@ -11,7 +11,9 @@ use crate::buildsets::find_or_create_sourcestamp;
 use crate::change_writer::Job;
 use crate::decode::{add_property_pair, int, opt_int, opt_text, property_pair, text};
 use crate::error::{Context, StoreError};
-use crate::{placeholders, ChangeRecord, NewChange, NewSourceStamp, SourceStampRecord, Store};
+use crate::{
+    placeholders, Backend, ChangeRecord, NewChange, NewSourceStamp, SourceStampRecord, Store,
+};
 
 /// Columns decoded by [`change_record`]; needs `changes c`.
 pub(crate) const CHANGE_COLUMNS: &str = "c.changeid, c.author, c.committer, c.comments, c.branch, c.revision, \
@@ -52,10 +54,15 @@ impl Store {
     /// same repository/branch/project/codebase as parent, and stores files and properties.
     /// One transaction.
     pub async fn change_add(&self, c: &NewChange) -> Result<ChangeId, StoreError> {
-        let mut tx = self.write_tx("change_add").await?;
-        let added = insert_change(&mut tx, c).await?;
-        tx.commit().await.ctx("change_add")?;
-        Ok(added.change.id)
+        let job = [(std::slice::from_ref(c), None::<Delivery>)];
+        match self.write_changes(&job).await?.pop() {
+            Some(ChangesAdded::Recorded(added)) if added.len() == 1 => Ok(added[0].change.id),
+            _ => Err(StoreError::Corrupt {
+                table: "changes",
+                column: "changeid",
+                reason: "inserting a change returned no row".to_string(),
+            }),
+        }
     }
 
     /// Stores `changes` as [`Store::change_add`] does, and with them the webhook delivery
@@ -98,17 +105,12 @@ impl Store {
         let mut tx = self.write_tx(OP).await?;
         let mut results = Vec::with_capacity(jobs.len());
         for (changes, delivery) in jobs {
-            if let Some(d) = delivery {
-                if !record_delivery(&mut tx, d.borrow()).await? {
-                    results.push(ChangesAdded::Replayed);
-                    continue;
-                }
-            }
-            let mut added = Vec::with_capacity(changes.as_ref().len());
-            for c in changes.as_ref() {
-                added.push(insert_change(&mut tx, c).await?);
-            }
-            results.push(ChangesAdded::Recorded(added));
+            let changes = changes.as_ref();
+            let delivery = delivery.as_ref().map(std::borrow::Borrow::borrow);
+            results.push(match self.backend {
+                Backend::Sqlite => write_job(&mut tx, changes, delivery).await?,
+                Backend::Postgres => write_job_in_statements(&mut tx, changes, delivery).await?,
+            });
         }
         tx.commit().await.ctx(OP)?;
         Ok(results)
@@ -206,6 +208,70 @@ impl Store {
 }
 
 /// Decodes [`CHANGE_COLUMNS`]; files and properties are left empty.
+/// One delivery's changes, statement by statement (SQLite: each statement is cheap, and a
+/// data-modifying `WITH` is PostgreSQL only).
+async fn write_job(
+    tx: &mut Transaction<'static, Any>,
+    changes: &[NewChange],
+    delivery: Option<&Delivery>,
+) -> Result<ChangesAdded, StoreError> {
+    if let Some(d) = delivery {
+        if !record_delivery(tx, d).await? {
+            return Ok(ChangesAdded::Replayed);
+        }
+    }
+    let mut added = Vec::with_capacity(changes.len());
+    for c in changes {
+        added.push(insert_change(tx, c).await?);
+    }
+    Ok(ChangesAdded::Recorded(added))
+}
+
+/// One delivery's changes on PostgreSQL, one statement per change ([`crate::changes_pg`]):
+/// each round trip to the server costs more than the rows it carries.
+async fn write_job_in_statements(
+    tx: &mut Transaction<'static, Any>,
+    changes: &[NewChange],
+    delivery: Option<&Delivery>,
+) -> Result<ChangesAdded, StoreError> {
+    // PostgreSQL caps a statement at 65,535 parameters: a change touching thousands of files
+    // goes statement by statement, its files a few hundred per insert.
+    let huge = |c: &NewChange| c.files.len() + 2 * c.properties.iter().count() > 5_000;
+    let Some(first) = changes.first().filter(|_| !changes.iter().any(huge)) else {
+        return write_job(tx, changes, delivery).await;
+    };
+    let mut added = Vec::with_capacity(changes.len());
+    // The delivery id goes with the first change: when it was seen before, nothing is written.
+    match crate::changes_pg::insert_change(tx, first, delivery).await? {
+        Some(row) => added.push(into_added(first, row)),
+        None => return Ok(ChangesAdded::Replayed),
+    }
+    for c in &changes[1..] {
+        match crate::changes_pg::insert_change(tx, c, None).await? {
+            Some(row) => added.push(into_added(c, row)),
+            None => {
+                return Err(StoreError::Corrupt {
+                    table: "changes",
+                    column: "changeid",
+                    reason: "inserting a change returned no row".to_string(),
+                })
+            }
+        }
+    }
+    Ok(ChangesAdded::Recorded(added))
+}
+
+fn into_added(c: &NewChange, row: crate::changes_pg::Written) -> AddedChange {
+    added_change(
+        c,
+        row.changeid,
+        row.parent,
+        change_stamp(c),
+        row.ssid,
+        row.ss_created_at,
+    )
+}
+
 /// Records a delivery id; false when it was recorded before.
 async fn record_delivery(
     tx: &mut Transaction<'static, Any>,
@@ -232,14 +298,7 @@ async fn insert_change(
     c: &NewChange,
 ) -> Result<AddedChange, StoreError> {
     const OP: &str = "change_add";
-    let stamp = NewSourceStamp {
-        branch: c.branch.clone(),
-        revision: c.revision.clone(),
-        repository: c.repository.clone(),
-        codebase: c.codebase.clone(),
-        project: c.project.clone(),
-        patch: None,
-    };
+    let stamp = change_stamp(c);
     let (ssid, ss_created_at) = find_or_create_sourcestamp(tx, &stamp, c.created_at).await?;
     // The parent is the previous change on the same repository/branch/project/codebase. Two
     // spellings, so that both engines walk the (repository, branch, project, codebase,
@@ -292,7 +351,38 @@ async fn insert_change(
         &properties,
     )
     .await?;
-    Ok(AddedChange {
+    Ok(added_change(
+        c,
+        changeid,
+        parent,
+        stamp,
+        ssid,
+        ss_created_at,
+    ))
+}
+
+/// The source stamp a change makes.
+fn change_stamp(c: &NewChange) -> NewSourceStamp {
+    NewSourceStamp {
+        branch: c.branch.clone(),
+        revision: c.revision.clone(),
+        repository: c.repository.clone(),
+        codebase: c.codebase.clone(),
+        project: c.project.clone(),
+        patch: None,
+    }
+}
+
+/// The change and source stamp as written, for the event that announces them.
+fn added_change(
+    c: &NewChange,
+    changeid: i64,
+    parent: Option<i64>,
+    stamp: NewSourceStamp,
+    ssid: SourceStampId,
+    ss_created_at: Timestamp,
+) -> AddedChange {
+    AddedChange {
         change: ChangeRecord {
             id: ChangeId(changeid),
             author: c.author.clone(),
@@ -321,7 +411,7 @@ async fn insert_change(
             created_at: ss_created_at,
             patch: None,
         },
-    })
+    }
 }
 
 /// Inserts `rows` of texts under parent `id` into `table (parent, columns…)`, a few hundred

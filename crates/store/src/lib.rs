@@ -21,6 +21,7 @@ mod builds;
 mod buildsets;
 mod change_writer;
 mod changes;
+mod changes_pg;
 mod decode;
 mod deliveries;
 mod error;

@@ -119,6 +119,27 @@ async fn changes(store: &Store) {
     assert_ne!(got2.sourcestampid, got.sourcestampid);
     assert!(got2.files.is_empty());
 
+    // What changes_add returns (the event's payload) is what a read gives back.
+    let third = NewChange {
+        revision: Some("5e6f".into()),
+        ..first.clone()
+    };
+    let added = match store.changes_add(vec![third], None).await.unwrap() {
+        store::ChangesAdded::Recorded(added) => added,
+        other => panic!("{other:?}"),
+    };
+    let read = store.change_get(added[0].change.id).await.unwrap().unwrap();
+    assert_eq!(added[0].change, read);
+    assert_eq!(read.parent_changeids, vec![id2]);
+    assert_eq!(
+        Some(&added[0].sourcestamp),
+        store
+            .sourcestamp_get(read.sourcestampid)
+            .await
+            .unwrap()
+            .as_ref()
+    );
+
     // The same revision again shares the source stamp.
     let id3 = store.change_add(&first).await.unwrap();
     let got3 = store.change_get(id3).await.unwrap().unwrap();
