@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod buildbot_ui;
 mod collect;
 mod convert;
 mod error;
