@@ -97,9 +97,14 @@ pub fn checkconfig(path: Option<&Path>) -> Result<ExitCode> {
     } else {
         path
     };
+    let basedir = file.parent().unwrap_or(Path::new("."));
     match config::load(&file) {
         Ok(loaded) => {
             let c = &loaded.config;
+            if let Err(e) = buildbot_ui(c, basedir) {
+                eprintln!("{}: {e:#}", file.display());
+                return Ok(ExitCode::FAILURE);
+            }
             println!(
                 "{} is valid: {} builders, {} workers, {} schedulers",
                 file.display(),
@@ -114,6 +119,23 @@ pub fn checkconfig(path: Option<&Path>) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Buildbot's web UI, if the config turns it on; an error says how to install it.
+fn buildbot_ui(
+    config: &config::MasterConfig,
+    dir: &Path,
+) -> Result<Option<www::buildbot_ui::BuildbotUi>> {
+    let Some(ui) = &config.www.buildbot_ui else {
+        return Ok(None);
+    };
+    let located = www::buildbot_ui::locate(ui, dir)?;
+    tracing::info!(
+        path = located.base(),
+        static_dir = %located.static_dir().display(),
+        "serving Buildbot's web UI"
+    );
+    Ok(Some(located))
 }
 
 fn pid_file(dir: &Path) -> PathBuf {
@@ -152,7 +174,8 @@ pub fn start(dir: &Path, nodaemon: bool) -> Result<ExitCode> {
         runtime()?.block_on(run_master(&dir))?;
         return Ok(ExitCode::SUCCESS);
     }
-    load_config(&dir.join("master.cfg"))?;
+    let loaded = load_config(&dir.join("master.cfg"))?;
+    buildbot_ui(&loaded.config, &dir)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -206,6 +229,9 @@ pub fn start(dir: &Path, nodaemon: bool) -> Result<ExitCode> {
 pub async fn run_master(dir: &Path) -> Result<()> {
     let loaded = load_config(&dir.join("master.cfg"))?;
     let listen = loaded.config.www.listen.clone();
+    // Located once, before anything starts: a missing UI is a start-up error, and changing
+    // the option takes a restart (the router is built once).
+    let buildbot_ui = buildbot_ui(&loaded.config, dir)?.map(std::sync::Arc::new);
     let master = engine::Master::start(dir, loaded)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -230,6 +256,7 @@ pub async fn run_master(dir: &Path) -> Result<()> {
         tracing::info!(url = %format!("http://{addr}/"), "web server listening");
         let state = www::AppState {
             shared: shared.clone(),
+            buildbot_ui,
         };
         tokio::spawn(async move {
             if let Err(e) = www::serve(state, listener).await {

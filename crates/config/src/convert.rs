@@ -1733,6 +1733,9 @@ impl<'a> Converter<'a> {
                     )?;
                     www.change_hook_auth = entries;
                 }
+                ("buildbot_ui", v) => {
+                    www.buildbot_ui = crate::buildbot_ui::parse(v).map_err(err)?
+                }
                 ("plugins", Py::Dict(_)) => {
                     www.options.insert("plugins".to_string(), to_json(v));
                 }

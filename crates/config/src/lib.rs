@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod buildbot_ui;
 mod collect;
 mod convert;
 mod error;

@@ -597,6 +597,22 @@ pub struct WwwConfig {
     pub options: BTreeMap<String, Value>,
     /// Function-valued options (`revlink`, `projects`, `repositories` as callables).
     pub functions: BTreeMap<String, FunctionRef>,
+    /// `buildbot_ui`: Buildbot's own React UI, served from an installed `buildbot-www`.
+    pub buildbot_ui: Option<BuildbotUiConfig>,
+}
+
+/// `c['www']['buildbot_ui']`: where Buildbot's own web UI (the `buildbot-www` package) is
+/// served and where its files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildbotUiConfig {
+    /// The base path it is served at: starts and ends with `/`, never `/` itself (`/ui/`).
+    pub path: String,
+    /// The UI's static tree (`…/buildbot_www/static`, or the `buildbot_www` package directory
+    /// holding it), relative to the master directory; `None` asks `python` where the installed
+    /// package is.
+    pub static_dir: Option<String>,
+    /// The Python interpreter whose `buildbot-www` is used when `static_dir` is not given.
+    pub python: String,
 }
 
 /// A status target entry of `c['status']` or `c['services']`.

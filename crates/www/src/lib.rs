@@ -10,6 +10,7 @@ mod actions;
 mod audit;
 pub mod auth;
 pub mod authz;
+pub mod buildbot_ui;
 mod error;
 pub mod hooks;
 pub mod http_log;
@@ -34,6 +35,8 @@ pub use error::WebError;
 pub struct AppState {
     /// The master's shared state.
     pub shared: Arc<engine::Shared>,
+    /// Buildbot's own web UI, if `c['www']['buildbot_ui']` turned it on (located at start).
+    pub buildbot_ui: Option<Arc<buildbot_ui::BuildbotUi>>,
 }
 
 /// Who may use a route.
@@ -193,6 +196,11 @@ pub const ROUTES: &[Route] = &[
     ),
     // public_html files (the fallback): robots.txt is public, everything else needs view.
     route("/robots.txt", "/robots.txt", Policy::Public),
+    // Buildbot's own UI (buildbot_ui.rs). Under its configured base, `api/`, `ws` and
+    // `auth/login|logout` are the routes above with their policies; its files need view. Its
+    // favicon code also asks the root for the icons, which are not secret.
+    route("/icon.svg", "/icon.svg", Policy::Public),
+    route("/icon.png", "/icon.png", Policy::Public),
 ];
 
 /// The entry of [`ROUTES`] that `path` falls under, if any (the fallback has none).
@@ -240,7 +248,7 @@ fn access_routes() -> Router<AppState> {
 
 /// The whole web application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .nest("/api/v2", rest::routes())
         .nest("/api/latest", rest::routes())
         .merge(ws::routes())
@@ -249,6 +257,12 @@ pub fn app(state: AppState) -> Router {
         .merge(hooks::routes())
         .merge(access_routes())
         .merge(pages::routes())
+        .merge(buildbot_ui::root_routes());
+    let router = match &state.buildbot_ui {
+        Some(ui) => buildbot_ui::mount(router, ui),
+        None => router,
+    };
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::identify,

@@ -2,6 +2,8 @@
 //! PostgreSQL, driven over HTTP as a user would.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

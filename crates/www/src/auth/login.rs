@@ -171,7 +171,7 @@ fn challenge() -> Response {
         .into_response()
 }
 
-fn redirect_of(query: Option<&str>) -> String {
+pub(crate) fn redirect_of(query: Option<&str>) -> String {
     let value = form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == "redirect")
         .map(|(_, v)| v.into_owned());

@@ -133,8 +133,14 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
 
 /// The front gate: cross-origin writes are refused; reads need `view` unless public.
 fn gate(state: &AppState, request: &Request) -> Result<(), WebError> {
-    let path = request.uri().path();
-    let route = crate::route_of(path);
+    // The full path, also inside nested routers; under the Buildbot UI's base, the policy
+    // of the root path it stands for.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(request.uri().path(), |original| original.path());
+    let path = crate::buildbot_ui::policy_path(state.buildbot_ui.as_deref(), path);
+    let route = crate::route_of(&path);
     let hook = matches!(route.map(|r| r.policy), Some(crate::Policy::Hook));
     let safe = matches!(
         *request.method(),
