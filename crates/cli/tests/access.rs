@@ -162,6 +162,36 @@ fn every_route_hides_builds_when_view_is_denied() {
     assert_eq!(status, 403);
 }
 
+/// Another site cannot open `/ws` with a visitor's cookie: a WebSocket handshake from a
+/// foreign `Origin` is refused even though it is a GET and `view` is allowed.
+#[test]
+fn cross_site_websocket_handshakes_are_refused() {
+    let m = master("wsorigin", "view=True", &[]);
+    let handshake = |origin: &str| {
+        curl(
+            &m,
+            "/ws",
+            &[
+                "-H",
+                "Connection: Upgrade",
+                "-H",
+                "Upgrade: websocket",
+                "-H",
+                "Sec-WebSocket-Version: 13",
+                "-H",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "-H",
+                origin,
+            ],
+        )
+    };
+    let (status, _, body) = handshake("Origin: https://evil.example");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("cross-origin"), "{body}");
+    let (status, _, body) = handshake("Sec-Fetch-Site: cross-site");
+    assert_eq!(status, 403, "{body}");
+}
+
 #[test]
 fn actions_under_false_true_auth_and_function() {
     let users = "auth=BasicAuth([('bob', 'bobpw'), ('eve', 'evepw')])";

@@ -146,7 +146,13 @@ fn gate(state: &AppState, request: &Request) -> Result<(), WebError> {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe && !hook && !same_origin(request.headers()) {
+    // A WebSocket handshake is a GET, but it opens a channel that carries the session's
+    // cookie, so another site must not open one (cross-site WebSocket hijacking).
+    let upgrade = request
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if (!safe || upgrade) && !hook && !same_origin(request.headers()) {
         return Err(WebError::Forbidden(
             "cross-origin request refused (CSRF protection)".to_string(),
         ));
