@@ -284,9 +284,12 @@ for ep in names:
                            + f" {cr.get('requests')} | {(cr.get('non2xx') or 0) + (cr.get('socket_errors') or 0)} |")
     if len(row) == 2:
         (s1, s16), (b1, b16) = row["Signalbox"], row["Buildbot 4.3.0"]
-        f = lambda a, b: f"{(a.get('rps') or 0) / b['rps']:.1f}x" if b.get("rps") else "n/a"
+        # a Buildbot run with stalled keep-alive requests is compared by its Connection: close re-run
+        best = lambda r: max(r.get("rps") or 0, (r.get("close_retry") or {}).get("rps") or 0)
+        f = lambda a, b: f"{(a.get('rps') or 0) / best(b):.1f}x" if best(b) else "n/a"
         ratios.append(f"| {names[ep]} | {f(s1, b1)} | {f(s16, b16)} |")
-out += ["", "Signalbox req/s divided by Buildbot's (target, issue 4: >= 20x):", "",
+out += ["", "Signalbox req/s divided by Buildbot's (its `Connection: close` re-run where that is faster; "
+        "target, issue 4: >= 20x):", "",
         "| request | c=1 | c=16 |", "| --- | --- | --- |"] + ratios
 caps = {ep: c for d in (load, bb) for ep, c in (d.get("max_requests") or {}).items() if c and c < 200000}
 if caps:
