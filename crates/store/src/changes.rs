@@ -57,11 +57,7 @@ impl Store {
         let job = [(std::slice::from_ref(c), None::<Delivery>)];
         match self.write_changes(&job).await?.pop() {
             Some(ChangesAdded::Recorded(added)) if added.len() == 1 => Ok(added[0].change.id),
-            _ => Err(StoreError::Corrupt {
-                table: "changes",
-                column: "changeid",
-                reason: "inserting a change returned no row".to_string(),
-            }),
+            _ => Err(no_row()),
         }
     }
 
@@ -249,13 +245,7 @@ async fn write_job_in_statements(
     for c in &changes[1..] {
         match crate::changes_pg::insert_change(tx, c, None).await? {
             Some(row) => added.push(into_added(c, row)),
-            None => {
-                return Err(StoreError::Corrupt {
-                    table: "changes",
-                    column: "changeid",
-                    reason: "inserting a change returned no row".to_string(),
-                })
-            }
+            None => return Err(no_row()),
         }
     }
     Ok(ChangesAdded::Recorded(added))
@@ -300,19 +290,7 @@ async fn insert_change(
     const OP: &str = "change_add";
     let stamp = change_stamp(c);
     let (ssid, ss_created_at) = find_or_create_sourcestamp(tx, &stamp, c.created_at).await?;
-    // The parent is the previous change on the same repository/branch/project/codebase. Two
-    // spellings, so that both engines walk the (repository, branch, project, codebase,
-    // changeid) index instead of scanning every change of the repository.
-    let parent = match c.branch {
-        Some(_) => {
-            "(SELECT MAX(changeid) FROM changes
-                     WHERE repository = $9 AND branch = $4 AND project = $11 AND codebase = $10)"
-        }
-        None => {
-            "(SELECT MAX(changeid) FROM changes
-                  WHERE repository = $9 AND branch IS NULL AND project = $11 AND codebase = $10)"
-        }
-    };
+    let parent = parent_query(c, "$9", "$4", "$11", "$10");
     let sql = format!(
         "INSERT INTO changes (author, committer, comments, branch, revision, revlink, when_timestamp,
              category, repository, codebase, project, sourcestampid, parent_changeids)
@@ -361,8 +339,38 @@ async fn insert_change(
     ))
 }
 
+/// The newest change id on `c`'s repository/branch/project/codebase (its parent), as a
+/// subquery over the given placeholders. Two spellings, so that both engines walk the
+/// (repository, branch, project, codebase, changeid) index instead of scanning every change
+/// of the repository.
+pub(crate) fn parent_query(
+    c: &NewChange,
+    repository: &str,
+    branch: &str,
+    project: &str,
+    codebase: &str,
+) -> String {
+    let branch_test = match c.branch {
+        Some(_) => format!("branch = {branch}"),
+        None => "branch IS NULL".to_string(),
+    };
+    format!(
+        "(SELECT MAX(changeid) FROM changes WHERE repository = {repository} AND {branch_test} \
+         AND project = {project} AND codebase = {codebase})"
+    )
+}
+
+/// A stored change that came back without its row: the insert returned nothing.
+fn no_row() -> StoreError {
+    StoreError::Corrupt {
+        table: "changes",
+        column: "changeid",
+        reason: "inserting a change returned no row".to_string(),
+    }
+}
+
 /// The source stamp a change makes.
-fn change_stamp(c: &NewChange) -> NewSourceStamp {
+pub(crate) fn change_stamp(c: &NewChange) -> NewSourceStamp {
     NewSourceStamp {
         branch: c.branch.clone(),
         revision: c.revision.clone(),

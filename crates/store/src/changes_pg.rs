@@ -8,9 +8,10 @@ use model::{SourceStampId, Timestamp};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::buildsets::sourcestamp_hash;
+use crate::changes::{change_stamp, parent_query};
 use crate::decode::{int, opt_int, property_pair};
 use crate::error::{Context, StoreError};
-use crate::{Delivery, NewChange, NewSourceStamp};
+use crate::{Delivery, NewChange};
 
 /// What the statement wrote.
 pub(crate) struct Written {
@@ -28,14 +29,7 @@ pub(crate) async fn insert_change(
     c: &NewChange,
     delivery: Option<&Delivery>,
 ) -> Result<Option<Written>, StoreError> {
-    let stamp = NewSourceStamp {
-        branch: c.branch.clone(),
-        revision: c.revision.clone(),
-        repository: c.repository.clone(),
-        codebase: c.codebase.clone(),
-        project: c.project.clone(),
-        patch: None,
-    };
+    let stamp = change_stamp(c);
     let properties: Vec<(String, String)> = c
         .properties
         .iter()
@@ -103,18 +97,11 @@ fn statement(c: &NewChange, with_delivery: bool, properties: usize) -> String {
                SELECT $1, $2, $3, NULL, $4, $5, $6, $7{stamp_source}
                ON CONFLICT (ss_hash) DO UPDATE SET ss_hash = excluded.ss_hash RETURNING id, created_at)"
     ));
-    // The parent is the previous change on the same repository/branch/project/codebase,
-    // spelled so that the (repository, branch, project, codebase, changeid) index is used.
-    let branch_test = match c.branch {
-        Some(_) => "branch = $2",
-        None => "branch IS NULL",
-    };
+    let parent = parent_query(c, "$4", "$2", "$6", "$5");
     clauses.push(format!(
         "c AS (INSERT INTO changes (author, committer, comments, branch, revision, revlink, when_timestamp,
                    category, repository, codebase, project, sourcestampid, parent_changeids)
-               SELECT $8, $9, $10, $2, $3, $11, $12, $13, $4, $5, $6, s.id,
-                   (SELECT MAX(changeid) FROM changes
-                    WHERE repository = $4 AND {branch_test} AND project = $6 AND codebase = $5)
+               SELECT $8, $9, $10, $2, $3, $11, $12, $13, $4, $5, $6, s.id, {parent}
                FROM s RETURNING changeid, parent_changeids)"
     ));
     if !c.files.is_empty() {
