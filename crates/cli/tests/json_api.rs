@@ -6,7 +6,7 @@ mod harness;
 use std::process::Command;
 use std::time::Duration;
 
-use harness::{bin, databases, Db, TestMaster, TestWorker};
+use harness::{databases, send_change, Db, TestMaster, TestWorker};
 use serde_json::{json, Value};
 
 const CFG: &str = r#"
@@ -60,25 +60,22 @@ fn check(db: Db) {
         &[("changehook.passwd", "hooker:s3cret\n")],
     );
     let _worker = TestWorker::start(&master, "w1", "pw1");
-    let sent = Command::new(bin())
-        .args(["sendchange", "--master", &master.url(""), "--who"])
-        .args([
+    send_change(
+        &master,
+        &[
+            "--who",
             "Carol <carol@example.org>",
             "--branch",
             "main",
             "--revision",
-        ])
-        .args([
             "abc123",
             "-m",
             "a change",
             "--auth",
             "hooker:s3cret",
             "a.rs",
-        ])
-        .output()
-        .expect("run sendchange");
-    assert!(sent.status.success(), "{sent:?}");
+        ],
+    );
     master.wait_finished_builds(1, Duration::from_secs(120));
     let (status, reply) = master.rpc(
         "api/v2/forceschedulers/force",

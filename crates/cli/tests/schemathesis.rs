@@ -10,7 +10,7 @@ mod harness;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{bin, databases, Db, TestMaster, TestWorker};
+use harness::{databases, send_change, Db, TestMaster, TestWorker};
 use serde_json::json;
 
 /// Control is denied except `force`, so generated JSON-RPC calls meet both the 403 of the
@@ -100,25 +100,22 @@ fn run(db: Db, exe: &std::ffi::OsStr) {
         &[("changehook.passwd", "hooker:s3cret\n")],
     );
     let _worker = TestWorker::start(&master, "w1", "pw1");
-    let sent = Command::new(bin())
-        .args(["sendchange", "--master", &master.url(""), "--who"])
-        .args([
+    send_change(
+        &master,
+        &[
+            "--who",
             "Carol <carol@example.org>",
             "--branch",
             "main",
             "--revision",
-        ])
-        .args([
             "abc123",
             "-m",
             "a change",
             "--auth",
             "hooker:s3cret",
             "a.rs",
-        ])
-        .output()
-        .expect("run sendchange");
-    assert!(sent.status.success(), "{sent:?}");
+        ],
+    );
     let (status, reply) = master.rpc(
         "api/v2/forceschedulers/force",
         "force",

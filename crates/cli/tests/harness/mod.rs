@@ -36,6 +36,16 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_signalbox"))
 }
 
+/// Runs `signalbox sendchange --master <master> ARGS…` and asserts that it succeeded.
+pub fn send_change(master: &TestMaster, args: &[&str]) {
+    let sent = Command::new(bin())
+        .args(["sendchange", "--master", &master.url("")])
+        .args(args)
+        .output()
+        .expect("run sendchange");
+    assert!(sent.status.success(), "{sent:?}");
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
