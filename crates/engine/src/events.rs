@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use model::{BuildId, BuildRequestId, BuildsetId, ChangeId, LogId, StepId, WorkerId};
+use model::{BuildId, BuildRequestId, BuildsetId, LogId, StepId, WorkerId};
 
 use crate::bus::keys;
 use crate::master::Shared;
@@ -78,21 +78,6 @@ pub async fn master_event(shared: &Arc<Shared>, worker: Option<WorkerId>, event:
         .await
     {
         tracing::warn!(event, error = %e, "could not record a waterfall event");
-    }
-}
-
-/// Announces a new change.
-pub async fn change(shared: &Arc<Shared>, id: ChangeId) {
-    if let Ok(Some(c)) = shared.store.change_get(id).await {
-        let ss = shared
-            .store
-            .sourcestamp_get(c.sourcestampid)
-            .await
-            .ok()
-            .flatten();
-        shared
-            .bus
-            .publish(&keys::change(c.id.0), data::json::change(&c, ss.as_ref()));
     }
 }
 

@@ -92,7 +92,7 @@ pub(super) async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> R
         for rev in revs {
             let change =
                 describe(&dir, &rev, &branch, repourl, project, category.as_deref()).await?;
-            super::add_change(shared, &change)
+            super::add_change(shared, change)
                 .await
                 .map_err(|e| e.to_string())?;
         }

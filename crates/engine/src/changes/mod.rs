@@ -12,19 +12,14 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use config::ChangeSourceConfig;
-use model::ChangeId;
 
 use crate::master::Shared;
 use crate::EngineError;
 
-/// Records a change, then announces it to schedulers and pages.
-pub async fn add_change(
-    shared: &Arc<Shared>,
-    change: &store::NewChange,
-) -> Result<ChangeId, EngineError> {
-    let id = shared.store.change_add(change).await?;
-    crate::events::change(shared, id).await;
-    Ok(id)
+/// Records a change found by a poller, then announces it to schedulers and pages.
+pub async fn add_change(shared: &Arc<Shared>, change: store::NewChange) -> Result<(), EngineError> {
+    add_delivered_changes(shared, vec![change], None).await?;
+    Ok(())
 }
 
 /// Records the changes of one webhook delivery, and the delivery id, in one transaction,

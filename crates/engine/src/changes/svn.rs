@@ -84,7 +84,7 @@ pub(super) async fn poll(shared: &Arc<Shared>, source: &ChangeSourceConfig) -> R
                 created_at: model::now(),
                 ..Default::default()
             };
-            super::add_change(shared, &change)
+            super::add_change(shared, change)
                 .await
                 .map_err(|e| e.to_string())?;
         }
