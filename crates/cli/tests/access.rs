@@ -78,7 +78,7 @@ fn login(master: &TestMaster, user: &str, password: &str) -> (u16, tempfile::Nam
 #[test]
 fn every_route_hides_builds_when_view_is_denied() {
     // The ROUTES table must list every route the source registers.
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/src");
+    let src = harness::crate_dir().join("../www/src");
     let mut found = Vec::new();
     let mut stack = vec![src];
     while let Some(dir) = stack.pop() {

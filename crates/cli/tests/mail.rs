@@ -123,7 +123,7 @@ impl Sink {
         // creates the certificates (a sink is listening only once they exist).
         static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reporters/tests/smtp_sink.py");
+        let script = harness::crate_dir().join("../reporters/tests/smtp_sink.py");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -32,6 +32,14 @@ pub fn databases() -> Vec<Db> {
     dbs
 }
 
+/// This crate's directory, read at run time rather than with `env!`: a test binary that cargo
+/// reuses from another clone of the repository (one shared target directory) must still read
+/// this clone's files.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_signalbox"))
 }
