@@ -7,7 +7,8 @@
 use serde_json::Value;
 use store::NewChange;
 
-use super::fields::{git_ref, is_zero_sha, json_body, person, Field, GitRef};
+use super::fields::{git_ref, is_zero_sha, json_body, Field};
+use super::github::{commit_change, PushTarget};
 use super::{HookError, HookRequest};
 
 /// The events this dialect tells apart (`X-Gitea-Event`, `X-Forgejo-Event`, `X-Gogs-Event`).
@@ -52,47 +53,21 @@ pub fn parse(request: &HookRequest, options: &Value) -> Result<Vec<NewChange>, H
     let repository = root.get("repository");
     let repo_url = repository.get("clone_url").str()?;
     let project = repository.get("full_name").str()?;
-    let category = match git_ref {
-        GitRef::Branch(_) => None,
-        GitRef::Tag(_) => Some("tag".to_string()),
-    };
     let mut commits = root.get("commits").opt_items()?;
     if commits.is_empty() && !root.get("head_commit").is_null() {
         commits.push(root.get("head_commit"));
     }
-    let mut changes = Vec::new();
-    for commit in &commits {
-        let author = commit.get("author");
-        let committer = commit.get("committer");
-        let mut files = commit.get("added").strings()?;
-        files.extend(commit.get("modified").strings()?);
-        files.extend(commit.get("removed").strings()?);
-        let mut properties = model::Properties::new();
-        properties.set("event", Value::from("push"), "Change");
-        changes.push(NewChange {
-            author: person(author.get("name").str()?, author.get("email").opt_str()?),
-            committer: match committer.is_null() {
-                true => None,
-                false => Some(person(
-                    committer.get("name").str()?,
-                    committer.get("email").opt_str()?,
-                )),
-            },
-            comments: commit.get("message").opt_str()?.unwrap_or("").to_string(),
-            branch: Some(git_ref.name().to_string()),
-            revision: Some(commit.get("id").str()?.to_string()),
-            revlink: commit.get("url").opt_str()?.map(str::to_string),
-            when_timestamp: commit.get("timestamp").timestamp()?,
-            category: category.clone(),
-            repository: repo_url.to_string(),
-            codebase: codebase.to_string(),
-            project: project.to_string(),
-            files,
-            properties,
-            created_at: request.received_at,
-        });
-    }
-    Ok(changes)
+    let target = PushTarget {
+        git_ref,
+        repository: repo_url,
+        codebase,
+        project,
+        received_at: request.received_at,
+    };
+    commits
+        .iter()
+        .map(|commit| commit_change(commit, &target, model::Properties::new()))
+        .collect()
 }
 
 #[cfg(test)]

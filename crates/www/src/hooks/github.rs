@@ -174,45 +174,76 @@ fn push(
         true => vec![head],
         false => root.get("commits").opt_items()?,
     };
-    let category = match git_ref {
-        GitRef::Branch(_) => None,
-        GitRef::Tag(_) => Some("tag".to_string()),
+    let target = PushTarget {
+        git_ref,
+        repository: repo_url,
+        codebase: options.codebase.unwrap_or(""),
+        project,
+        received_at: request.received_at,
     };
     let mut changes = Vec::new();
     for commit in &commits {
-        let author = commit.get("author");
-        let committer = commit.get("committer");
-        let mut files = commit.get("added").strings()?;
-        files.extend(commit.get("modified").strings()?);
-        files.extend(commit.get("removed").strings()?);
         let mut properties = model::Properties::new();
         let distinct = commit.get("distinct").bool_or(true)?;
         properties.set("github_distinct", Value::Bool(distinct), "Change");
-        properties.set("event", Value::from("push"), "Change");
-        changes.push(NewChange {
-            author: person(author.get("name").str()?, author.get("email").opt_str()?),
-            committer: match committer.is_null() {
-                true => None,
-                false => Some(person(
-                    committer.get("name").str()?,
-                    committer.get("email").opt_str()?,
-                )),
-            },
-            comments: commit.get("message").opt_str()?.unwrap_or("").to_string(),
-            branch: Some(git_ref.name().to_string()),
-            revision: Some(commit.get("id").str()?.to_string()),
-            revlink: commit.get("url").opt_str()?.map(str::to_string),
-            when_timestamp: commit.get("timestamp").timestamp()?,
-            category: category.clone(),
-            repository: repo_url.to_string(),
-            codebase: options.codebase.unwrap_or("").to_string(),
-            project: project.to_string(),
-            files,
-            properties,
-            created_at: request.received_at,
-        });
+        changes.push(commit_change(commit, &target, properties)?);
     }
     Ok(changes)
+}
+
+/// Where the commits of one push go.
+pub(super) struct PushTarget<'a> {
+    /// The pushed branch or tag.
+    pub git_ref: GitRef<'a>,
+    /// The change's `repository`.
+    pub repository: &'a str,
+    /// The change's `codebase`.
+    pub codebase: &'a str,
+    /// The change's `project`.
+    pub project: &'a str,
+    /// When the delivery arrived.
+    pub received_at: model::Timestamp,
+}
+
+/// The change of one commit of a push payload in GitHub's shape (Gitea, Forgejo and Gogs
+/// send the same): people, message, files added, modified and removed, id, url and time.
+/// `properties` gets `event: push`.
+pub(super) fn commit_change(
+    commit: &Field<'_>,
+    target: &PushTarget<'_>,
+    mut properties: model::Properties,
+) -> Result<NewChange, HookError> {
+    let author = commit.get("author");
+    let committer = commit.get("committer");
+    let mut files = commit.get("added").strings()?;
+    files.extend(commit.get("modified").strings()?);
+    files.extend(commit.get("removed").strings()?);
+    properties.set("event", Value::from("push"), "Change");
+    Ok(NewChange {
+        author: person(author.get("name").str()?, author.get("email").opt_str()?),
+        committer: match committer.is_null() {
+            true => None,
+            false => Some(person(
+                committer.get("name").str()?,
+                committer.get("email").opt_str()?,
+            )),
+        },
+        comments: commit.get("message").opt_str()?.unwrap_or("").to_string(),
+        branch: Some(target.git_ref.name().to_string()),
+        revision: Some(commit.get("id").str()?.to_string()),
+        revlink: commit.get("url").opt_str()?.map(str::to_string),
+        when_timestamp: commit.get("timestamp").timestamp()?,
+        category: match target.git_ref {
+            GitRef::Branch(_) => None,
+            GitRef::Tag(_) => Some("tag".to_string()),
+        },
+        repository: target.repository.to_string(),
+        codebase: target.codebase.to_string(),
+        project: target.project.to_string(),
+        files,
+        properties,
+        created_at: target.received_at,
+    })
 }
 
 /// What a `pull_request` delivery's `action` means for builds.
