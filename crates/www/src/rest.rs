@@ -137,7 +137,11 @@ pub(crate) async fn data_get(
     path: &str,
     spec: &data::ResultSpec,
 ) -> Result<data::DataResult, data::DataError> {
-    let forceschedulers = forceschedulers(state);
+    // Only force scheduler paths read them: other requests skip copying them out of the config.
+    let forceschedulers = match path.contains("forceschedulers") {
+        true => forceschedulers(state),
+        false => Vec::new(),
+    };
     let ctx = data::Context {
         store: &state.shared.store,
         forceschedulers: &forceschedulers,
