@@ -18,6 +18,10 @@ const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_master_events.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_builds_by_builder.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations: (version, script), ascending; same versions as [`SQLITE`].
@@ -32,10 +36,14 @@ const POSTGRES: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/postgres/0004_master_events.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_builds_by_builder.sql"),
+    ),
 ];
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 impl Store {
     /// How the database's schema compares with this build's migrations.
