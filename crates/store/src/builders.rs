@@ -1,5 +1,8 @@
 //! Builders, their projects and tags, and which masters run them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use model::{BuilderId, MasterId, ProjectId};
 use sqlx::AssertSqlSafe;
 
@@ -8,7 +11,55 @@ use crate::error::{Context, StoreError};
 use crate::list::{FilterOp, FilterSpec, ListQuery, SqlValue};
 use crate::{identifier, placeholders, BuilderRecord, Store};
 
+/// Every builder with its tags and masters, kept in memory on SQLite, where this master is
+/// the only writer: the list changes only on reconfig and master start and stop, and every
+/// page and the REST builders list read it. PostgreSQL always queries, since other masters
+/// change the builders' masters there.
+#[derive(Debug, Default)]
+pub(crate) struct BuilderList {
+    /// Bumped after each committed write to builders, their tags or their masters. A reader
+    /// keeps what it loaded only if no write committed meanwhile.
+    generation: AtomicU64,
+    loaded: Mutex<Option<(u64, Arc<Vec<BuilderRecord>>)>>,
+}
+
+impl BuilderList {
+    fn cached(&self) -> Option<Arc<Vec<BuilderRecord>>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        match &*loaded {
+            Some((g, list)) if *g == generation => Some(list.clone()),
+            _ => None,
+        }
+    }
+
+    fn keep(&self, generation: u64, list: Arc<Vec<BuilderRecord>>) {
+        if self.generation.load(Ordering::Acquire) == generation {
+            *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, list));
+        }
+    }
+
+    /// Called after a write commits.
+    pub(crate) fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 impl Store {
+    /// Every builder in id order, from memory on SQLite (see [`BuilderList`]).
+    pub(crate) async fn builders_all(&self) -> Result<Arc<Vec<BuilderRecord>>, StoreError> {
+        if let Some(list) = self.builders.cached() {
+            return Ok(list);
+        }
+        let generation = self.builders.generation.load(Ordering::Acquire);
+        let (records, _) = self.builders_query(&ListQuery::all()).await?;
+        let list = Arc::new(records);
+        if self.backend == crate::Backend::Sqlite {
+            self.builders.keep(generation, list.clone());
+        }
+        Ok(list)
+    }
+
     /// Creates or updates builder `name` with its description, project (created if new)
     /// and tags (replacing the old ones). One transaction.
     pub async fn builder_upsert(
@@ -68,6 +119,7 @@ impl Store {
                 .ctx(OP)?;
         }
         tx.commit().await.ctx(OP)?;
+        self.builders.changed();
         Ok(BuilderId(builderid))
     }
 
@@ -100,7 +152,9 @@ impl Store {
                 .await
                 .ctx(OP)?;
         }
-        tx.commit().await.ctx(OP)
+        tx.commit().await.ctx(OP)?;
+        self.builders.changed();
+        Ok(())
     }
 
     /// The id of builder `name`.

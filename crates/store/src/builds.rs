@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use model::{
     BuildId, BuildRequestId, BuilderId, MasterId, Properties, Results, Timestamp, WorkerId,
 };
-use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
 
-use crate::decode::{int, json, opt_int, results, text};
+use crate::decode::{int, json, opt_int, results, text, Columns};
 use crate::error::{Context, StoreError};
 use crate::{expect_row, is_unique_violation, lock_row, placeholders, BuildRecord, Store};
 
@@ -257,7 +256,7 @@ impl Store {
 }
 
 /// Decodes [`BUILD_COLUMNS`].
-pub(crate) fn build_record(row: &AnyRow) -> Result<BuildRecord, StoreError> {
+pub(crate) fn build_record<R: Columns + ?Sized>(row: &R) -> Result<BuildRecord, StoreError> {
     Ok(BuildRecord {
         id: BuildId(int(row, 0)?),
         number: int(row, 1)?,

@@ -6,13 +6,13 @@ use model::{
     BuildRequestId, BuilderId, BuildsetId, MasterId, Properties, Results, SourceStampId, Timestamp,
 };
 use sha1::{Digest, Sha1};
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::decode::{
-    add_property_pair, blob, flag, int, opt_int, opt_text, property_pair, results, text,
+    add_property_pair, blob, flag, int, opt_int, opt_text, property_pair, results, text, Columns,
 };
 use crate::error::{Context, StoreError};
+use crate::list::SqlValue;
 use crate::{
     placeholders, Backend, BuildRequestRecord, BuildsetRecord, NewBuildset, NewSourceStamp,
     PatchRecord, SourceStampRecord, Store,
@@ -195,19 +195,14 @@ impl Store {
              WHERE bss.buildsetid IN ({}) ORDER BY bss.id",
             placeholders(1, ids.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(*id);
-        }
-        for row in query
-            .fetch_all(&self.pool)
-            .await
-            .ctx("buildset_sourcestamps")?
-        {
-            map.entry(int(&row, 0)?)
+        let args: Vec<SqlValue> = ids.iter().map(|id| SqlValue::Int(*id)).collect();
+        let rows = self.read_rows("buildset_sourcestamps", sql, &args).await?;
+        rows.for_each(|row| {
+            map.entry(int(row, 0)?)
                 .or_default()
-                .push(sourcestamp_record(&row, 1)?);
-        }
+                .push(sourcestamp_record(row, 1)?);
+            Ok(())
+        })?;
         Ok(map)
     }
 
@@ -503,7 +498,10 @@ pub(crate) fn sourcestamp_hash(ss: &NewSourceStamp, patchid: Option<i64>) -> Str
 }
 
 /// Decodes [`SOURCESTAMP_COLUMNS`] starting at column `at`.
-pub(crate) fn sourcestamp_record(row: &AnyRow, at: usize) -> Result<SourceStampRecord, StoreError> {
+pub(crate) fn sourcestamp_record<R: Columns + ?Sized>(
+    row: &R,
+    at: usize,
+) -> Result<SourceStampRecord, StoreError> {
     let patch = match opt_int(row, at + 7)? {
         None => None,
         Some(id) => Some(PatchRecord {
@@ -528,7 +526,7 @@ pub(crate) fn sourcestamp_record(row: &AnyRow, at: usize) -> Result<SourceStampR
 }
 
 /// Decodes [`BUILDSET_COLUMNS`]; source stamps are left empty.
-pub(crate) fn buildset_record(row: &AnyRow) -> Result<BuildsetRecord, StoreError> {
+pub(crate) fn buildset_record<R: Columns + ?Sized>(row: &R) -> Result<BuildsetRecord, StoreError> {
     Ok(BuildsetRecord {
         id: BuildsetId(int(row, 0)?),
         external_idstring: opt_text(row, 1)?,
@@ -545,7 +543,9 @@ pub(crate) fn buildset_record(row: &AnyRow) -> Result<BuildsetRecord, StoreError
 }
 
 /// Decodes [`BUILDREQUEST_COLUMNS`].
-pub(crate) fn buildrequest_record(row: &AnyRow) -> Result<BuildRequestRecord, StoreError> {
+pub(crate) fn buildrequest_record<R: Columns + ?Sized>(
+    row: &R,
+) -> Result<BuildRequestRecord, StoreError> {
     let claimed_by = match opt_int(row, 9)? {
         None => None,
         Some(master) => Some((MasterId(master), int(row, 10)?)),

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 
 use model::{ChangeId, Properties, SourceStampId, Timestamp};
-use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
 use sqlx::{Any, Transaction};
 
 use crate::buildsets::find_or_create_sourcestamp;
 use crate::change_writer::Job;
-use crate::decode::{add_property_pair, int, opt_int, opt_text, property_pair, text};
+use crate::decode::{add_property_pair, int, opt_int, opt_text, property_pair, text, Columns};
 use crate::error::{Context, StoreError};
+use crate::list::SqlValue;
 use crate::{
     placeholders, Backend, ChangeRecord, NewChange, NewSourceStamp, SourceStampRecord, Store,
 };
@@ -174,16 +174,13 @@ impl Store {
             placeholders(1, n),
             placeholders(n + 1, n)
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for _pass in 0..2 {
-            for r in records.iter() {
-                query = query.bind(r.id.0);
-            }
-        }
-        let rows = query.fetch_all(&self.pool).await.ctx("change children")?;
+        let args: Vec<SqlValue> = (0..2)
+            .flat_map(|_| records.iter().map(|r| SqlValue::Int(r.id.0)))
+            .collect();
+        let rows = self.read_rows("change children", sql, &args).await?;
         let mut files: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         let mut props: BTreeMap<i64, Properties> = BTreeMap::new();
-        for row in &rows {
+        rows.for_each(|row| {
             let changeid = int(row, 0)?;
             match int(row, 1)? {
                 0 => files.entry(changeid).or_default().push(text(row, 2)?),
@@ -194,7 +191,8 @@ impl Store {
                     "change_properties",
                 )?,
             }
-        }
+            Ok(())
+        })?;
         for record in records.iter_mut() {
             record.files = files.remove(&record.id.0).unwrap_or_default();
             record.properties = props.remove(&record.id.0).unwrap_or_default();
@@ -450,7 +448,7 @@ async fn insert_children<const N: usize>(
     Ok(())
 }
 
-pub(crate) fn change_record(row: &AnyRow) -> Result<ChangeRecord, StoreError> {
+pub(crate) fn change_record<R: Columns + ?Sized>(row: &R) -> Result<ChangeRecord, StoreError> {
     Ok(ChangeRecord {
         id: ChangeId(int(row, 0)?),
         author: text(row, 1)?,

@@ -1,46 +1,54 @@
-//! Reading columns out of `AnyRow`s and stored encodings (results codes, JSON, properties).
+//! Reading columns out of rows ([`Columns`]) and stored encodings (results codes, JSON, properties).
 
 use model::{Properties, Results};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
-use crate::error::{Context, StoreError};
+use crate::error::StoreError;
+pub(crate) use crate::rows::Columns;
 
 /// An integer column.
-pub(crate) fn int(row: &AnyRow, i: usize) -> Result<i64, StoreError> {
-    row.try_get::<i64, _>(i).ctx("decode integer column")
+pub(crate) fn int<R: Columns + ?Sized>(row: &R, i: usize) -> Result<i64, StoreError> {
+    row.get_int(i)?.ok_or_else(|| null(i))
 }
 
 /// A nullable integer column.
-pub(crate) fn opt_int(row: &AnyRow, i: usize) -> Result<Option<i64>, StoreError> {
-    row.try_get::<Option<i64>, _>(i)
-        .ctx("decode integer column")
+pub(crate) fn opt_int<R: Columns + ?Sized>(row: &R, i: usize) -> Result<Option<i64>, StoreError> {
+    row.get_int(i)
 }
 
 /// A text column.
-pub(crate) fn text(row: &AnyRow, i: usize) -> Result<String, StoreError> {
-    row.try_get::<String, _>(i).ctx("decode text column")
+pub(crate) fn text<R: Columns + ?Sized>(row: &R, i: usize) -> Result<String, StoreError> {
+    row.get_text(i)?.ok_or_else(|| null(i))
 }
 
 /// A nullable text column.
-pub(crate) fn opt_text(row: &AnyRow, i: usize) -> Result<Option<String>, StoreError> {
-    row.try_get::<Option<String>, _>(i)
-        .ctx("decode text column")
+pub(crate) fn opt_text<R: Columns + ?Sized>(
+    row: &R,
+    i: usize,
+) -> Result<Option<String>, StoreError> {
+    row.get_text(i)
 }
 
 /// A boolean stored as a small integer.
-pub(crate) fn flag(row: &AnyRow, i: usize) -> Result<bool, StoreError> {
+pub(crate) fn flag<R: Columns + ?Sized>(row: &R, i: usize) -> Result<bool, StoreError> {
     Ok(int(row, i)? != 0)
 }
 
 /// A blob column.
-pub(crate) fn blob(row: &AnyRow, i: usize) -> Result<Vec<u8>, StoreError> {
-    row.try_get::<Vec<u8>, _>(i).ctx("decode blob column")
+pub(crate) fn blob<R: Columns + ?Sized>(row: &R, i: usize) -> Result<Vec<u8>, StoreError> {
+    row.get_blob(i)?.ok_or_else(|| null(i))
+}
+
+/// A NULL where the schema promises a value.
+fn null(i: usize) -> StoreError {
+    StoreError::Decode {
+        column: i,
+        reason: "unexpected NULL".into(),
+    }
 }
 
 /// A results code; NULL and -1 (incomplete) are `None`.
-pub(crate) fn results(
-    row: &AnyRow,
+pub(crate) fn results<R: Columns + ?Sized>(
+    row: &R,
     i: usize,
     table: &'static str,
 ) -> Result<Option<Results>, StoreError> {

@@ -56,6 +56,14 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A result value is not of the type its column should hold (or NULL where it cannot be).
+    #[error("cannot read result column {column}: {reason}")]
+    Decode {
+        /// Position in the result row.
+        column: usize,
+        /// What was found instead.
+        reason: String,
+    },
     /// A write kept conflicting with concurrent writers.
     #[error("gave up on {operation} after repeated conflicts")]
     Conflict {
@@ -67,6 +75,15 @@ pub enum StoreError {
         "the change writer has stopped; the master is shutting down, try again after it restarts"
     )]
     WriterStopped,
+    /// SQLite reported an error to the reader that runs on the calling thread.
+    #[error("database error during {operation}: {source}")]
+    SqliteRead {
+        /// What was attempted.
+        operation: &'static str,
+        /// The driver error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// The database reported an error.
     #[error("database error during {operation}: {source}")]
     Database {

@@ -37,11 +37,14 @@ pub mod outbox;
 pub mod pages;
 mod priorities;
 mod records;
+mod rows;
 mod schedulers;
+mod sqlite_reader;
 mod steps;
 mod users;
 mod workers;
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
@@ -68,6 +71,10 @@ pub struct Store {
     /// on one connection instead is fair, and cut the master CPU per webhook delivery by 40%.
     writer: AnyPool,
     backend: Backend,
+    /// List queries on a SQLite file, run on the calling thread ([`sqlite_reader`]).
+    sqlite_reader: Option<std::sync::Arc<sqlite_reader::SqliteReader>>,
+    /// The builder list in memory (SQLite only).
+    builders: std::sync::Arc<builders::BuilderList>,
     /// Group commit for [`Store::changes_add`]; `None` in the writer task's own copy.
     change_writer: Option<change_writer::ChangeWriter>,
 }
@@ -92,6 +99,7 @@ impl Store {
                 pool.clone(),
                 pool,
                 Backend::Postgres,
+                None,
             ));
         }
         let Some(rest) = url.strip_prefix("sqlite:") else {
@@ -117,18 +125,36 @@ impl Store {
                 pool.clone(),
                 pool,
                 Backend::Sqlite,
+                None,
             ));
         }
         let pool = sqlite_pool(AnyPoolOptions::new().max_connections(4), &url).await?;
         let writer = sqlite_pool(AnyPoolOptions::new().max_connections(1), &url).await?;
-        Ok(Store::with_change_writer(pool, writer, Backend::Sqlite))
+        let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .ctx("connect")?
+            .get_filename()
+            .to_path_buf();
+        let reader = sqlite_reader::SqliteReader::new(&file);
+        Ok(Store::with_change_writer(
+            pool,
+            writer,
+            Backend::Sqlite,
+            Some(reader),
+        ))
     }
 
-    fn with_change_writer(pool: AnyPool, writer: AnyPool, backend: Backend) -> Store {
+    fn with_change_writer(
+        pool: AnyPool,
+        writer: AnyPool,
+        backend: Backend,
+        sqlite_reader: Option<sqlite_reader::SqliteReader>,
+    ) -> Store {
         let bare = Store {
             pool,
             writer,
             backend,
+            sqlite_reader: sqlite_reader.map(std::sync::Arc::new),
+            builders: Default::default(),
             change_writer: None,
         };
         Store {

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use model::{BuilderId, MasterId, ProjectId, WorkerId};
-use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
 
 use crate::builds::{build_record, BUILD_COLUMNS};
@@ -22,6 +21,7 @@ use crate::decode::{flag, int, json, opt_int, opt_text, text};
 use crate::error::{Context, StoreError};
 use crate::logs::{log_record, LOG_COLUMNS};
 use crate::masters::master_record;
+use crate::rows::Rows;
 use crate::steps::{step_record, STEP_COLUMNS};
 use crate::{
     placeholders, Backend, BuildRecord, BuildRequestRecord, BuilderRecord, BuildsetRecord,
@@ -113,10 +113,7 @@ impl Store {
     /// Builds matching `q`, and how many match before paging.
     pub async fn builds_list(&self, q: &ListQuery) -> Result<(Vec<BuildRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDS, q).await?;
-        Ok((
-            rows.iter().map(build_record).collect::<Result<_, _>>()?,
-            total,
-        ))
+        Ok((rows.decode(|r| build_record(r))?, total))
     }
 
     /// Builders matching `q` with tags and masters, and the total before paging.
@@ -124,20 +121,32 @@ impl Store {
         &self,
         q: &ListQuery,
     ) -> Result<(Vec<BuilderRecord>, i64), StoreError> {
+        if q.filters.is_empty() && q.order.is_empty() {
+            let all = self.builders_all().await?;
+            let offset = q.offset.unwrap_or(0).clamp(0, i64::MAX) as usize;
+            let limit = q.limit.unwrap_or(i64::MAX).clamp(0, i64::MAX) as usize;
+            let page = all.iter().skip(offset).take(limit).cloned().collect();
+            return Ok((page, all.len() as i64));
+        }
+        self.builders_query(q).await
+    }
+
+    /// [`Store::builders_list`] from the database.
+    pub(crate) async fn builders_query(
+        &self,
+        q: &ListQuery,
+    ) -> Result<(Vec<BuilderRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDERS, q).await?;
-        let mut records = rows
-            .iter()
-            .map(|row| {
-                Ok(BuilderRecord {
-                    id: BuilderId(int(row, 0)?),
-                    name: text(row, 1)?,
-                    description: opt_text(row, 2)?,
-                    projectid: opt_int(row, 3)?.map(ProjectId),
-                    tags: Vec::new(),
-                    masterids: Vec::new(),
-                })
+        let mut records = rows.decode(|row| {
+            Ok(BuilderRecord {
+                id: BuilderId(int(row, 0)?),
+                name: text(row, 1)?,
+                description: opt_text(row, 2)?,
+                projectid: opt_int(row, 3)?.map(ProjectId),
+                tags: Vec::new(),
+                masterids: Vec::new(),
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        })?;
         if records.is_empty() {
             return Ok((records, total));
         }
@@ -154,7 +163,7 @@ impl Store {
         let children = self.fetch_with_ids(sql, &ids, 2).await?;
         let mut tags: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         let mut masters: BTreeMap<i64, Vec<MasterId>> = BTreeMap::new();
-        for row in &children {
+        children.for_each(|row| {
             let builderid = int(row, 0)?;
             match int(row, 1)? {
                 0 => tags.entry(builderid).or_default().push(text(row, 2)?),
@@ -163,7 +172,8 @@ impl Store {
                     .or_default()
                     .push(MasterId(int(row, 3)?)),
             }
-        }
+            Ok(())
+        })?;
         for record in &mut records {
             record.tags = tags.remove(&record.id.0).unwrap_or_default();
             record.tags.sort();
@@ -176,19 +186,13 @@ impl Store {
     /// Steps matching `q`, and the total before paging.
     pub async fn steps_list(&self, q: &ListQuery) -> Result<(Vec<StepRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&STEPS, q).await?;
-        Ok((
-            rows.iter().map(step_record).collect::<Result<_, _>>()?,
-            total,
-        ))
+        Ok((rows.decode(|r| step_record(r))?, total))
     }
 
     /// Logs matching `q`, and the total before paging.
     pub async fn logs_list(&self, q: &ListQuery) -> Result<(Vec<LogRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&LOGS, q).await?;
-        Ok((
-            rows.iter().map(log_record).collect::<Result<_, _>>()?,
-            total,
-        ))
+        Ok((rows.decode(|r| log_record(r))?, total))
     }
 
     /// Changes matching `q` with files and properties, and the total before paging.
@@ -197,10 +201,7 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<ChangeRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&CHANGES, q).await?;
-        let mut records = rows
-            .iter()
-            .map(change_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = rows.decode(|r| change_record(r))?;
         self.fill_change_children(&mut records).await?;
         Ok((records, total))
     }
@@ -211,12 +212,7 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<BuildRequestRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDREQUESTS, q).await?;
-        Ok((
-            rows.iter()
-                .map(buildrequest_record)
-                .collect::<Result<_, _>>()?,
-            total,
-        ))
+        Ok((rows.decode(|r| buildrequest_record(r))?, total))
     }
 
     /// Buildsets matching `q` with their source stamps, and the total before paging.
@@ -225,10 +221,7 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<BuildsetRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&BUILDSETS, q).await?;
-        let mut records = rows
-            .iter()
-            .map(buildset_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = rows.decode(|r| buildset_record(r))?;
         let ids: Vec<i64> = records.iter().map(|r| r.id.0).collect();
         let mut stamps = self.buildsets_sourcestamps(&ids).await?;
         for record in &mut records {
@@ -243,21 +236,18 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<WorkerRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&WORKERS, q).await?;
-        let mut records = rows
-            .iter()
-            .map(|row| {
-                Ok(WorkerRecord {
-                    id: WorkerId(int(row, 0)?),
-                    name: text(row, 1)?,
-                    info: json(&text(row, 2)?, "workers", "info")?,
-                    paused: flag(row, 3)?,
-                    pause_reason: opt_text(row, 4)?,
-                    graceful: flag(row, 5)?,
-                    connected_to: Vec::new(),
-                    configured_on: Vec::new(),
-                })
+        let mut records = rows.decode(|row| {
+            Ok(WorkerRecord {
+                id: WorkerId(int(row, 0)?),
+                name: text(row, 1)?,
+                info: json(&text(row, 2)?, "workers", "info")?,
+                paused: flag(row, 3)?,
+                pause_reason: opt_text(row, 4)?,
+                graceful: flag(row, 5)?,
+                connected_to: Vec::new(),
+                configured_on: Vec::new(),
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        })?;
         if records.is_empty() {
             return Ok((records, total));
         }
@@ -274,7 +264,7 @@ impl Store {
         let children = self.fetch_with_ids(sql, &ids, 2).await?;
         let mut connected: BTreeMap<i64, Vec<MasterId>> = BTreeMap::new();
         let mut configured: BTreeMap<i64, Vec<(MasterId, BuilderId)>> = BTreeMap::new();
-        for row in &children {
+        children.for_each(|row| {
             let workerid = int(row, 0)?;
             let masterid = MasterId(int(row, 2)?);
             match int(row, 1)? {
@@ -284,7 +274,8 @@ impl Store {
                     .or_default()
                     .push((masterid, BuilderId(int(row, 3)?))),
             }
-        }
+            Ok(())
+        })?;
         for record in &mut records {
             record.connected_to = connected.remove(&record.id.0).unwrap_or_default();
             record.connected_to.sort();
@@ -300,10 +291,7 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<MasterRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&MASTERS, q).await?;
-        Ok((
-            rows.iter().map(master_record).collect::<Result<_, _>>()?,
-            total,
-        ))
+        Ok((rows.decode(|r| master_record(r))?, total))
     }
 
     /// Schedulers matching `q`, and the total before paging.
@@ -312,17 +300,14 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<SchedulerRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&SCHEDULERS, q).await?;
-        let records = rows
-            .iter()
-            .map(|row| {
-                Ok(SchedulerRecord {
-                    id: model::SchedulerId(int(row, 0)?),
-                    name: text(row, 1)?,
-                    enabled: flag(row, 2)?,
-                    masterid: opt_int(row, 3)?.map(MasterId),
-                })
+        let records = rows.decode(|row| {
+            Ok(SchedulerRecord {
+                id: model::SchedulerId(int(row, 0)?),
+                name: text(row, 1)?,
+                enabled: flag(row, 2)?,
+                masterid: opt_int(row, 3)?.map(MasterId),
             })
-            .collect::<Result<_, StoreError>>()?;
+        })?;
         Ok((records, total))
     }
 
@@ -332,16 +317,13 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<ChangeSourceRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&CHANGESOURCES, q).await?;
-        let records = rows
-            .iter()
-            .map(|row| {
-                Ok(ChangeSourceRecord {
-                    id: model::ChangeSourceId(int(row, 0)?),
-                    name: text(row, 1)?,
-                    masterid: opt_int(row, 2)?.map(MasterId),
-                })
+        let records = rows.decode(|row| {
+            Ok(ChangeSourceRecord {
+                id: model::ChangeSourceId(int(row, 0)?),
+                name: text(row, 1)?,
+                masterid: opt_int(row, 2)?.map(MasterId),
             })
-            .collect::<Result<_, StoreError>>()?;
+        })?;
         Ok((records, total))
     }
 
@@ -351,19 +333,16 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<ProjectRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&PROJECTS, q).await?;
-        let records = rows
-            .iter()
-            .map(|row| {
-                Ok(ProjectRecord {
-                    id: ProjectId(int(row, 0)?),
-                    name: text(row, 1)?,
-                    slug: text(row, 2)?,
-                    description: opt_text(row, 3)?,
-                    description_format: opt_text(row, 4)?,
-                    description_html: opt_text(row, 5)?,
-                })
+        let records = rows.decode(|row| {
+            Ok(ProjectRecord {
+                id: ProjectId(int(row, 0)?),
+                name: text(row, 1)?,
+                slug: text(row, 2)?,
+                description: opt_text(row, 3)?,
+                description_format: opt_text(row, 4)?,
+                description_html: opt_text(row, 5)?,
             })
-            .collect::<Result<_, StoreError>>()?;
+        })?;
         Ok((records, total))
     }
 
@@ -373,12 +352,7 @@ impl Store {
         q: &ListQuery,
     ) -> Result<(Vec<SourceStampRecord>, i64), StoreError> {
         let (rows, total) = self.list_rows(&SOURCESTAMPS, q).await?;
-        Ok((
-            rows.iter()
-                .map(|r| sourcestamp_record(r, 0))
-                .collect::<Result<_, _>>()?,
-            total,
-        ))
+        Ok((rows.decode(|r| sourcestamp_record(r, 0))?, total))
     }
 
     /// Runs `sql` with `ids` bound `times` times over (one per `IN (…)` list).
@@ -387,14 +361,30 @@ impl Store {
         sql: String,
         ids: &[i64],
         times: usize,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for _pass in 0..times {
-            for id in ids {
-                query = query.bind(*id);
-            }
+    ) -> Result<Rows, StoreError> {
+        let args: Vec<SqlValue> = (0..times)
+            .flat_map(|_| ids.iter().map(|id| SqlValue::Int(*id)))
+            .collect();
+        self.read_rows("list children", sql, &args).await
+    }
+
+    /// Runs a read-only `sql` with `args`: on the calling thread on a SQLite file (see
+    /// [`crate::sqlite_reader`]), through sqlx otherwise.
+    pub(crate) async fn read_rows(
+        &self,
+        operation: &'static str,
+        sql: String,
+        args: &[SqlValue],
+    ) -> Result<Rows, StoreError> {
+        if let Some(reader) = &self.sqlite_reader {
+            return Ok(Rows::Table(reader.query(operation, &sql, args)?));
         }
-        query.fetch_all(&self.pool).await.ctx("list children")
+        Ok(Rows::Any(
+            bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+                .fetch_all(&self.pool)
+                .await
+                .ctx(operation)?,
+        ))
     }
 
     /// The rows of `resource` matching `q` and the count before paging.
@@ -402,7 +392,7 @@ impl Store {
         &self,
         resource: &Resource,
         q: &ListQuery,
-    ) -> Result<(Vec<AnyRow>, i64), StoreError> {
+    ) -> Result<(Rows, i64), StoreError> {
         let mut args = Vec::new();
         let where_clause = where_clause(resource, &q.filters, &mut args)?;
         let order = order_clause(resource, &q.order)?;
@@ -419,10 +409,7 @@ impl Store {
             "SELECT {} FROM {}{where_clause} ORDER BY {order}{paging}",
             resource.select, resource.from
         );
-        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), &args)
-            .fetch_all(&self.pool)
-            .await
-            .ctx(resource.table)?;
+        let rows = self.read_rows(resource.table, sql, &args).await?;
         let returned = rows.len() as i64;
         let offset = q.offset.unwrap_or(0).max(0);
         // A page that is not full, and not past the end, already tells the total: most
@@ -433,11 +420,12 @@ impl Store {
             true => offset + returned,
             false => {
                 let sql = format!("SELECT COUNT(*) FROM {}{where_clause}", resource.from);
-                let row = bind_all(sqlx::query(AssertSqlSafe(sql)), &args)
-                    .fetch_one(&self.pool)
-                    .await
-                    .ctx(resource.table)?;
-                int(&row, 0)?
+                let count = self.read_rows(resource.table, sql, &args).await?;
+                count
+                    .decode(|row| int(row, 0))?
+                    .first()
+                    .copied()
+                    .unwrap_or(0)
             }
         };
         Ok((rows, total))

@@ -14,7 +14,7 @@ use model::{LogId, StepId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, AssertSqlSafe};
 
-use crate::decode::{blob, flag, int, text};
+use crate::decode::{blob, flag, int, text, Columns};
 use crate::error::{Context, StoreError};
 use crate::{
     expect_row, identifier, is_unique_violation, lock_row, LogAppend, LogKind, LogRecord, Store,
@@ -355,7 +355,7 @@ fn chunk_text(row: &AnyRow) -> Result<String, StoreError> {
 }
 
 /// Decodes [`LOG_COLUMNS`].
-pub(crate) fn log_record(row: &AnyRow) -> Result<LogRecord, StoreError> {
+pub(crate) fn log_record<R: Columns + ?Sized>(row: &R) -> Result<LogRecord, StoreError> {
     let code = text(row, 6)?;
     let Some(kind) = LogKind::from_code(&code) else {
         return Err(StoreError::Corrupt {

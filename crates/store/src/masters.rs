@@ -2,7 +2,7 @@
 
 use model::{MasterId, Timestamp};
 
-use crate::decode::{flag, int, text};
+use crate::decode::{flag, int, text, Columns};
 use crate::error::{Context, StoreError};
 use crate::{expect_row, MasterRecord, Store};
 
@@ -47,7 +47,9 @@ impl Store {
                     .ctx("master_set_active")?;
             }
         }
-        tx.commit().await.ctx("master_set_active")
+        tx.commit().await.ctx("master_set_active")?;
+        self.builders.changed();
+        Ok(())
     }
 
     /// Records that a master is still alive.
@@ -73,7 +75,7 @@ impl Store {
 }
 
 /// Decodes `id, name, active, last_active`.
-pub(crate) fn master_record(row: &sqlx::any::AnyRow) -> Result<MasterRecord, StoreError> {
+pub(crate) fn master_record<R: Columns + ?Sized>(row: &R) -> Result<MasterRecord, StoreError> {
     Ok(MasterRecord {
         id: MasterId(int(row, 0)?),
         name: text(row, 1)?,

@@ -2,14 +2,12 @@
 //! whatever the number of builders (the overview pages must stay fast at 1,000 builders).
 
 use model::{BuildId, BuilderId, Results, SourceStampId, StepId, Timestamp};
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
 
 use crate::builds::{build_record, BUILD_COLUMNS};
 use crate::changes::{change_record, CHANGE_COLUMNS};
 use crate::decode::{int, opt_int, opt_text};
-use crate::error::{Context, StoreError};
+use crate::error::StoreError;
+use crate::list::SqlValue;
 use crate::logs::{log_record, LOG_COLUMNS};
 use crate::steps::{step_record, STEP_COLUMNS};
 use crate::{placeholders, BuildRecord, ChangeRecord, LogRecord, StepRecord, Store};
@@ -81,26 +79,13 @@ pub struct ChangeFilter {
     pub limit: i64,
 }
 
-enum Bind {
-    Int(i64),
-    Text(String),
-}
-
-fn bind_all<'q>(
-    mut query: Query<'q, Any, AnyArguments>,
-    binds: Vec<Bind>,
-) -> Query<'q, Any, AnyArguments> {
-    for b in binds {
-        query = match b {
-            Bind::Int(i) => query.bind(i),
-            Bind::Text(t) => query.bind(t),
-        };
-    }
-    query
-}
-
 /// Appends `column IN (…)` for `values` to `conditions`.
-fn any_of(conditions: &mut Vec<String>, binds: &mut Vec<Bind>, column: &str, values: Vec<Bind>) {
+fn any_of(
+    conditions: &mut Vec<String>,
+    binds: &mut Vec<SqlValue>,
+    column: &str,
+    values: Vec<SqlValue>,
+) {
     let start = binds.len() + 1;
     conditions.push(format!(
         "{column} IN ({})",
@@ -152,28 +137,30 @@ impl Store {
                  ORDER BY b2.number DESC LIMIT 1){clause}
              ORDER BY bl.id"
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for branch in branches {
-            query = query.bind(branch.clone());
-        }
-        for b in builders.unwrap_or_default() {
-            query = query.bind(b.0);
-        }
-        let rows = query.fetch_all(&self.pool).await.ctx("builder_summaries")?;
+        let args: Vec<SqlValue> = branches
+            .iter()
+            .cloned()
+            .map(SqlValue::Text)
+            .chain(
+                builders
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|b| SqlValue::Int(b.0)),
+            )
+            .collect();
+        let rows = self.read_rows("builder_summaries", sql, &args).await?;
         let columns = BUILD_COLUMNS.split(',').count();
-        rows.iter()
-            .map(|row| {
-                let last_finished = match opt_int(row, 0)? {
-                    Some(_) => Some(build_record(row)?),
-                    None => None,
-                };
-                Ok(BuilderSummary {
-                    builderid: BuilderId(int(row, columns)?),
-                    last_finished,
-                    recent_duration_s: opt_int(row, columns + 1)?,
-                })
+        rows.decode(|row| {
+            let last_finished = match opt_int(row, 0)? {
+                Some(_) => Some(build_record(row)?),
+                None => None,
+            };
+            Ok(BuilderSummary {
+                builderid: BuilderId(int(row, columns)?),
+                last_finished,
+                recent_duration_s: opt_int(row, columns + 1)?,
             })
-            .collect()
+        })
     }
 
     /// Every build that has not finished, on any master, oldest first.
@@ -181,11 +168,8 @@ impl Store {
         let sql = format!(
             "SELECT {BUILD_COLUMNS} FROM builds b WHERE b.complete_at IS NULL ORDER BY b.id"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
-            .ctx("builds_running")?;
-        rows.iter().map(build_record).collect()
+        let rows = self.read_rows("builds_running", sql, &[]).await?;
+        rows.decode(|row| build_record(row))
     }
 
     /// Builds matching `filter`, newest first, with their first source stamp's branch and
@@ -197,34 +181,34 @@ impl Store {
             if builders.is_empty() {
                 return Ok(Vec::new());
             }
-            let values = builders.iter().map(|b| Bind::Int(b.0)).collect();
+            let values = builders.iter().map(|b| SqlValue::Int(b.0)).collect();
             any_of(&mut conditions, &mut binds, "b.builderid", values);
         }
         if let Some(results) = &filter.results {
             if results.is_empty() {
                 return Ok(Vec::new());
             }
-            let values = results.iter().map(|r| Bind::Int(r.code())).collect();
+            let values = results.iter().map(|r| SqlValue::Int(r.code())).collect();
             any_of(&mut conditions, &mut binds, "b.results", values);
         }
         if filter.finished_only {
             conditions.push("b.complete_at IS NOT NULL".to_string());
         }
         if let Some(t) = filter.started_before {
-            binds.push(Bind::Int(t));
+            binds.push(SqlValue::Int(t));
             conditions.push(format!("b.started_at < ${}", binds.len()));
         }
         if let Some(t) = filter.started_after {
-            binds.push(Bind::Int(t));
+            binds.push(SqlValue::Int(t));
             conditions.push(format!("b.started_at >= ${}", binds.len()));
         }
         for (name, value) in &filter.properties {
-            binds.push(Bind::Text(name.clone()));
+            binds.push(SqlValue::Text(name.clone()));
             let n = binds.len();
-            binds.push(Bind::Text(
+            binds.push(SqlValue::Text(
                 serde_json::Value::String(value.clone()).to_string(),
             ));
-            binds.push(Bind::Text(value.clone()));
+            binds.push(SqlValue::Text(value.clone()));
             conditions.push(format!(
                 "EXISTS (SELECT 1 FROM build_properties p WHERE p.buildid = b.id AND p.name = ${n} \
                  AND p.value IN (${}, ${}))",
@@ -240,14 +224,14 @@ impl Store {
                    WHERE bss2.buildsetid = br.buildsetid AND ss2.branch IN ({}))",
                 placeholders(start, filter.branches.len())
             ));
-            binds.extend(filter.branches.iter().cloned().map(Bind::Text));
+            binds.extend(filter.branches.iter().cloned().map(SqlValue::Text));
         }
         let where_clause = if conditions.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
-        binds.push(Bind::Int(filter.limit.max(0)));
+        binds.push(SqlValue::Int(filter.limit.max(0)));
         let limit = binds.len();
         let order = if filter.by_completion {
             "b.complete_at DESC, b.id DESC"
@@ -262,20 +246,15 @@ impl Store {
              LEFT JOIN sourcestamps ss ON ss.id = {first_ss}
              {where_clause} ORDER BY {order} LIMIT ${limit}"
         );
-        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("builds_filtered")?;
+        let rows = self.read_rows("builds_filtered", sql, &binds).await?;
         let columns = BUILD_COLUMNS.split(',').count();
-        rows.iter()
-            .map(|row| {
-                Ok(BuildRow {
-                    build: build_record(row)?,
-                    branch: opt_text(row, columns)?,
-                    revision: opt_text(row, columns + 1)?,
-                })
+        rows.decode(|row| {
+            Ok(BuildRow {
+                build: build_record(row)?,
+                branch: opt_text(row, columns)?,
+                revision: opt_text(row, columns + 1)?,
             })
-            .collect()
+        })
     }
 
     /// Many builds by id in one query, by id (the live cells of a batch of events).
@@ -287,12 +266,9 @@ impl Store {
             "SELECT {BUILD_COLUMNS} FROM builds b WHERE b.id IN ({}) ORDER BY b.id",
             placeholders(1, ids.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.0);
-        }
-        let rows = query.fetch_all(&self.pool).await.ctx("builds_by_ids")?;
-        rows.iter().map(build_record).collect()
+        let args: Vec<SqlValue> = ids.iter().map(|id| SqlValue::Int(id.0)).collect();
+        let rows = self.read_rows("builds_by_ids", sql, &args).await?;
+        rows.decode(|row| build_record(row))
     }
 
     /// For each of `ids`, the results of the previous finished build of the same builder
@@ -312,19 +288,14 @@ impl Store {
              FROM builds b WHERE b.id IN ({})",
             placeholders(1, ids.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.0);
-        }
-        let rows = query.fetch_all(&self.pool).await.ctx("previous_results")?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    BuildId(int(row, 0)?),
-                    crate::decode::results(row, 1, "builds")?,
-                ))
-            })
-            .collect()
+        let args: Vec<SqlValue> = ids.iter().map(|id| SqlValue::Int(id.0)).collect();
+        let rows = self.read_rows("previous_results", sql, &args).await?;
+        rows.decode(|row| {
+            Ok((
+                BuildId(int(row, 0)?),
+                crate::decode::results(row, 1, "builds")?,
+            ))
+        })
     }
 
     /// The steps of many builds in one query, by build then number.
@@ -336,12 +307,9 @@ impl Store {
             "SELECT {STEP_COLUMNS} FROM steps s WHERE s.buildid IN ({}) ORDER BY s.buildid, s.number",
             placeholders(1, ids.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.0);
-        }
-        let rows = query.fetch_all(&self.pool).await.ctx("steps_for_builds")?;
-        rows.iter().map(step_record).collect()
+        let args: Vec<SqlValue> = ids.iter().map(|id| SqlValue::Int(id.0)).collect();
+        let rows = self.read_rows("steps_for_builds", sql, &args).await?;
+        rows.decode(|row| step_record(row))
     }
 
     /// Changes matching `filter`, newest first, with files and properties.
@@ -360,14 +328,14 @@ impl Store {
         ];
         for (column, values) in lists {
             if !values.is_empty() {
-                let values = values.iter().cloned().map(Bind::Text).collect();
+                let values = values.iter().cloned().map(SqlValue::Text).collect();
                 any_of(&mut conditions, &mut binds, column, values);
             }
         }
         if !filter.authors.is_empty() {
             let mut ors = Vec::new();
             for author in &filter.authors {
-                binds.push(Bind::Text(author.clone()));
+                binds.push(SqlValue::Text(author.clone()));
                 let n = binds.len();
                 ors.push(format!("c.author = ${n} OR c.author LIKE ${n} || ' %'"));
             }
@@ -378,7 +346,7 @@ impl Store {
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
-        binds.push(Bind::Int(filter.limit.max(0)));
+        binds.push(SqlValue::Int(filter.limit.max(0)));
         let limit = binds.len();
         let order = if filter.by_time {
             "c.when_timestamp DESC, c.changeid DESC"
@@ -388,14 +356,8 @@ impl Store {
         let sql = format!(
             "SELECT {CHANGE_COLUMNS} FROM changes c {where_clause} ORDER BY {order} LIMIT ${limit}"
         );
-        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("changes_filtered")?;
-        let mut records = rows
-            .iter()
-            .map(change_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.read_rows("changes_filtered", sql, &binds).await?;
+        let mut records = rows.decode(|row| change_record(row))?;
         self.fill_change_children(&mut records).await?;
         Ok(records)
     }
@@ -416,18 +378,12 @@ impl Store {
              WHERE bss.sourcestampid IN ({}) ORDER BY b.id",
             placeholders(1, sourcestamps.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in sourcestamps {
-            query = query.bind(id.0);
-        }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .ctx("builds_for_sourcestamps")?;
+        let args: Vec<SqlValue> = sourcestamps.iter().map(|id| SqlValue::Int(id.0)).collect();
+        let rows = self
+            .read_rows("builds_for_sourcestamps", sql, &args)
+            .await?;
         let columns = BUILD_COLUMNS.split(',').count();
-        rows.iter()
-            .map(|row| Ok((SourceStampId(int(row, columns)?), build_record(row)?)))
-            .collect()
+        rows.decode(|row| Ok((SourceStampId(int(row, columns)?), build_record(row)?)))
     }
 
     /// Finished builds of `builder`, newest first: (started_at, complete_at, results) for
@@ -440,22 +396,18 @@ impl Store {
         let sql = "SELECT b.number, b.started_at, b.complete_at, b.results FROM builds b
                    WHERE b.builderid = $1 AND b.complete_at IS NOT NULL
                    ORDER BY b.number DESC LIMIT $2";
-        let rows = sqlx::query(sql)
-            .bind(builder.0)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("builder_history")?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    int(row, 0)?,
-                    int(row, 1)?,
-                    int(row, 2)?,
-                    crate::decode::results(row, 3, "builds")?,
-                ))
-            })
-            .collect()
+        let args = [SqlValue::Int(builder.0), SqlValue::Int(limit)];
+        let rows = self
+            .read_rows("builder_history", sql.to_string(), &args)
+            .await?;
+        rows.decode(|row| {
+            Ok((
+                int(row, 0)?,
+                int(row, 1)?,
+                int(row, 2)?,
+                crate::decode::results(row, 3, "builds")?,
+            ))
+        })
     }
 
     /// The logs of many steps in one query, by step then id.
@@ -467,12 +419,9 @@ impl Store {
             "SELECT {LOG_COLUMNS} FROM logs l WHERE l.stepid IN ({}) ORDER BY l.stepid, l.id",
             placeholders(1, ids.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.0);
-        }
-        let rows = query.fetch_all(&self.pool).await.ctx("logs_for_steps")?;
-        rows.iter().map(log_record).collect()
+        let args: Vec<SqlValue> = ids.iter().map(|id| SqlValue::Int(id.0)).collect();
+        let rows = self.read_rows("logs_for_steps", sql, &args).await?;
+        rows.decode(|row| log_record(row))
     }
 
     /// The newest build of `builder` whose source stamps include `revision`.
@@ -488,12 +437,11 @@ impl Store {
              JOIN sourcestamps ss ON ss.id = bss.sourcestampid
              WHERE b.builderid = $1 AND ss.revision = $2 ORDER BY b.number DESC LIMIT 1"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(builder.0)
-            .bind(revision)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("build_for_revision")?;
-        row.as_ref().map(build_record).transpose()
+        let args = [
+            SqlValue::Int(builder.0),
+            SqlValue::Text(revision.to_string()),
+        ];
+        let rows = self.read_rows("build_for_revision", sql, &args).await?;
+        Ok(rows.decode(|row| build_record(row))?.into_iter().next())
     }
 }

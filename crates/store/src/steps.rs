@@ -1,10 +1,9 @@
 //! Steps of a build: numbering, unique names, state and URLs.
 
 use model::{BuildId, Results, StepId, Timestamp};
-use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
 
-use crate::decode::{flag, int, json, opt_int, results, text};
+use crate::decode::{flag, int, json, opt_int, results, text, Columns};
 use crate::error::{Context, StoreError};
 use crate::{expect_row, identifier, is_unique_violation, lock_row, StepRecord, Store};
 
@@ -194,7 +193,7 @@ impl Store {
 }
 
 /// Decodes [`STEP_COLUMNS`].
-pub(crate) fn step_record(row: &AnyRow) -> Result<StepRecord, StoreError> {
+pub(crate) fn step_record<R: Columns + ?Sized>(row: &R) -> Result<StepRecord, StoreError> {
     let corrupt = |reason: &str| StoreError::Corrupt {
         table: "steps",
         column: "urls_json",

@@ -548,6 +548,26 @@ async fn lists(store: &Store) {
     assert_eq!(builders[0].masterids, vec![m1, m2]);
     assert_eq!(builders[1].masterids, vec![m1]);
     assert!(builders[0].projectid.is_some());
+    // The whole list is kept in memory on SQLite: every kind of write must show at once.
+    let paged = ListQuery {
+        offset: Some(1),
+        limit: Some(5),
+        ..ListQuery::all()
+    };
+    let (page, total) = store.builders_list(&paged).await.unwrap();
+    assert_eq!((page.len(), page[0].id, total), (1, b, 2));
+    store
+        .builder_upsert("beta", Some("desc"), None, &["slow".into()])
+        .await
+        .unwrap();
+    store.builder_set_masters(m2, &[a, b]).await.unwrap();
+    let (builders, _) = store.builders_list(&ListQuery::all()).await.unwrap();
+    assert_eq!(builders[1].tags, vec!["slow".to_string()]);
+    assert_eq!(builders[1].masterids, vec![m1, m2]);
+    store.master_set_active(m2, false).await.unwrap();
+    let (builders, _) = store.builders_list(&ListQuery::all()).await.unwrap();
+    assert_eq!(builders[1].masterids, vec![m1]);
+    store.builder_set_masters(m2, &[a]).await.unwrap();
     let (on_m2, _) = store
         .builders_list(&ListQuery::filtered(vec![eq("masterid", m2.0)]))
         .await
@@ -611,6 +631,36 @@ async fn lists(store: &Store) {
     };
     let (builds, total) = store.builds_list(&offset_only).await.unwrap();
     assert_eq!((builds.len(), total), (2, 15));
+    let past_the_end = ListQuery {
+        limit: Some(5),
+        offset: Some(20),
+        ..ListQuery::all()
+    };
+    let (builds, total) = store.builds_list(&past_the_end).await.unwrap();
+    assert_eq!((builds.len(), total), (0, 15));
+    // NULLs first ascending, then the row id breaks ties: the order survives SQLite's
+    // packed rows.
+    let by_completion = ListQuery {
+        order: vec![("complete_at", false)],
+        limit: Some(15),
+        ..ListQuery::all()
+    };
+    let (builds, _) = store.builds_list(&by_completion).await.unwrap();
+    let keys: Vec<(Option<i64>, i64)> = builds.iter().map(|b| (b.complete_at, b.id.0)).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.iter().filter(|(c, _)| c.is_none()).count(), 11);
+    let awkward = "it's\n'quoted', done\n";
+    store
+        .build_set_state_string(builds[0].id, awkward)
+        .await
+        .unwrap();
+    let (listed, _) = store
+        .builds_list(&ListQuery::filtered(vec![eq("buildid", builds[0].id.0)]))
+        .await
+        .unwrap();
+    assert_eq!(listed[0].state_string, awkward);
 
     let finished = ListQuery::filtered(vec![eq("complete", 1)]);
     let (builds, total) = store.builds_list(&finished).await.unwrap();
