@@ -13,6 +13,7 @@
 //! awaits, there are never more open than threads running queries at once.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ const STATEMENT_CACHE: usize = 64;
 pub(crate) struct SqliteReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
 }
 
 impl SqliteReader {
@@ -42,7 +44,14 @@ impl SqliteReader {
         SqliteReader {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Closes the idle connections; later queries fail, as they do on a closed sqlx pool.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Runs `sql` with `args` bound to `$1`, `$2`…, and returns every row.
@@ -52,12 +61,20 @@ impl SqliteReader {
         sql: &str,
         args: &[SqlValue],
     ) -> Result<Table, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Database {
+                operation,
+                source: sqlx::Error::PoolClosed,
+            });
+        }
         let conn = self.take().map_err(|e| error(operation, e))?;
         let result = run(&conn, sql, args).map_err(|e| error(operation, e));
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
+        if !self.closed.load(Ordering::Acquire) {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
         result
     }
 

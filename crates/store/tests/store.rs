@@ -1160,6 +1160,9 @@ async fn sqlite_in_memory() {
     upgraded(&store).await;
     let master = store.master_upsert("m").await.unwrap();
     assert_eq!(store.master_get(master).await.unwrap().unwrap().name, "m");
+    // In memory, lists go through sqlx's connection (the file reader cannot see it).
+    let (masters, total) = store.masters_list(&ListQuery::all()).await.unwrap();
+    assert_eq!((masters.len(), total), (1, 1));
 }
 
 #[tokio::test]
@@ -1172,6 +1175,8 @@ async fn sqlite_file_uses_wal() {
         .unwrap();
     upgraded(&store).await;
     store.close().await;
+    // Lists read through their own connections on a file; closing ends those too.
+    assert!(store.builds_list(&ListQuery::all()).await.is_err());
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
