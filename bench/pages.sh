@@ -10,7 +10,7 @@
 #    (5,000) changes straight into state.sqlite (the schema `upgrade-master` made).
 # 3. The master starts again; pages_measure.py GETs each page PAGES_N times on one keep-alive
 #    connection: p50/p99 milliseconds from request to whole body, and bytes.
-# 4. The master restarts with sqlx statement logging and each page is fetched 5 more times:
+# 4. The master restarts with statement logging (sqlx and store::query) and each page is fetched 5 more times:
 #    statements per page (targets: one, or a fixed few independent of the builder count).
 # 5. The same with 1,000 builders (and the same 50,000 builds) for the overviews.
 # Results: bench/results/pages.json and bench/results/pages.md.
@@ -68,7 +68,7 @@ run_case() {
   log "$name: timing $# pages x $N requests"
   python3 "$BENCH_DIR/pages_measure.py" "$base" "$N" "$@" >"$WORK/$name-timing.json"
   stop_all
-  SIGNALBOX_LOG="info,sqlx::query=debug" spawn "$dir/master.pid" "$dir/master-q.log" "$SB" start "$dir" --nodaemon
+  SIGNALBOX_LOG="info,sqlx::query=debug,store::query=debug" spawn "$dir/master.pid" "$dir/master-q.log" "$SB" start "$dir" --nodaemon
   wait_until 60 "master" curl -s -m 2 -o /dev/null "$base/about"
   log "$name: counting statements"
   python3 "$BENCH_DIR/pages_measure.py" --queries "$dir/master-q.log" "$base" "$@" >"$WORK/$name-queries.json"
@@ -107,7 +107,7 @@ json.dump(out, open(f"{results}/pages.json", "w"), indent=1)
 lines = ["# Status pages: server time and size", "",
          f"{builds} builds, {changes} changes, SQLite, release build ({source}); "
          f"{n} GETs per page on one keep-alive connection from 127.0.0.1 (time from request "
-         "to whole body). Statements: sqlx statement log lines per request, background "
+         "to whole body). Statements: statement log lines (sqlx and the SQLite list reader) per request, background "
          "subtracted. Command: `bench/pages.sh`.", "",
          f"Started {started}; load average before {load0}, after {load1}; "
          f"{out['machine']['nproc']} cores ({out['machine']['cpu']}), shared with other work.", ""]

@@ -6,7 +6,7 @@ well under a millisecond of client), and bytes per page.
   pages_measure.py BASEURL N PATH... > out.json          # timing
   pages_measure.py --queries LOGFILE BASEURL PATH...      # statements per page
 
-With --queries the master must log sqlx statements (SIGNALBOX_LOG=info,sqlx::query=debug;
+With --queries the master must log statements (SIGNALBOX_LOG=info,sqlx::query=debug,store::query=debug;
 our log format leaves out the target, so a statement is a line with `db.statement=`):
 each page is fetched 5 times and the statement lines the log gained are divided by 5; the
 same wait without a request gives the idle count (background tasks), which is subtracted.

@@ -99,6 +99,9 @@ impl SqliteReader {
 }
 
 fn run(conn: &Connection, sql: &str, args: &[SqlValue]) -> rusqlite::Result<Table> {
+    // The same field as sqlx's statement log, so one filter shows every statement
+    // (`SIGNALBOX_LOG=info,sqlx::query=debug,store::query=debug`; bench/pages.sh counts them).
+    tracing::event!(target: "store::query", tracing::Level::DEBUG, db.statement = %sql);
     let mut statement = conn.prepare_cached(sql)?;
     for (n, arg) in args.iter().enumerate() {
         // `$N` is a named parameter to SQLite; bind by name, whatever order they appear in.
