@@ -289,6 +289,19 @@ impl Ctx {
         fields: &[(&str, &str)],
         form_shown: bool,
     ) -> Result<u16, String> {
+        self.form_reply_as(who, page, action, fields, form_shown)
+            .map(|(status, _)| status)
+    }
+
+    /// [`Ctx::form_as`], with the body of the answer.
+    fn form_reply_as(
+        &self,
+        who: Who,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+        form_shown: bool,
+    ) -> Result<(u16, String), String> {
         let (status, _, body) = self.get_as(who, page);
         // Templates escape the slashes of interpolated paths; browsers decode them.
         let body = body.replace("&#x2f;", "/");
@@ -301,8 +314,8 @@ impl Ctx {
             form.push_str(&format!("&{}={}", encode(k), encode(v)));
         }
         let jar = self.jar(who);
-        let (status, _, _) = self.curl(action, &["-b", &jar, "-d", &form]);
-        Ok(status)
+        let (status, _, body) = self.curl(action, &["-b", &jar, "-d", &form]);
+        Ok((status, body))
     }
 
     /// One value from the master's database.
@@ -543,14 +556,15 @@ fn check(ctx: &mut Ctx, act: Act, who: Who, via: Via) -> Outcome {
             let path = format!("builders/{slow}");
             match via {
                 Via::Page => {
-                    let status =
-                        form!("builders/slow", &format!("/control/{path}/ping"), &[], true);
-                    judge(
-                        accepted(via, status),
-                        status == 403,
-                        accepted(via, status),
-                        "",
-                    )
+                    // The answer is a page with each worker's reply, not a redirect.
+                    let action = format!("/control/{path}/ping");
+                    let (status, body) =
+                        match ctx.form_reply_as(who, "builders/slow", &action, &[], true) {
+                            Ok(reply) => reply,
+                            Err(wrong) => return Outcome::Wrong(wrong),
+                        };
+                    let pinged = body.contains("Ping: slow") && body.contains("w1</th><td>ok, ");
+                    judge(status == 200, status == 403, pinged, &body)
                 }
                 Via::Rpc => {
                     let (status, reply) = ctx.rpc_as(who, &path, "ping", json!({}));

@@ -63,7 +63,8 @@ pub(crate) fn site_auth(state: &AppState) -> Json {
 }
 
 /// POST `/control/{type}/{id}/{method}`: one action from a page form (fields `csrf`,
-/// optional `reason`, optional `redirect`), then back to the page.
+/// optional `reason`, optional `redirect`), then back to the page; a builder's ping answers
+/// with a page of each worker's reply instead.
 pub(crate) async fn submit(
     State(state): State<AppState>,
     Path((plural, id, method)): Path<(String, String, String)>,
@@ -89,11 +90,30 @@ pub(crate) async fn submit(
         .map(|(k, v)| (k.clone(), Json::String(v.clone())))
         .collect();
     let path = format!("{plural}/{id}");
-    crate::rest::control_from_page(&state, &path, &method, &params).await?;
+    let result = crate::rest::control_from_page(&state, &path, &method, &params).await?;
     let back = get("redirect")
         .filter(|r| r.starts_with('/') && !r.starts_with("//") && !r.contains('\\'))
         .unwrap_or("/");
+    // A ping's answer is the point of pressing the button: show it, not the page again.
+    if plural == "builders" && method == "ping" {
+        return Pages::of(&state).page(
+            &state,
+            "ping.html",
+            json!({ "builder": builder_name(&state, &id), "result": result, "back": back }),
+        );
+    }
     Ok(Redirect::to(back).into_response())
+}
+
+/// The name of builder `id` (a number or a name) in the config in force, else `id` itself.
+fn builder_name(state: &AppState, id: &str) -> String {
+    let runtime = state.shared.runtime();
+    let by_id = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| runtime.builder_ids.iter().find(|(_, b)| b.0 == n))
+        .map(|(name, _)| name.clone());
+    by_id.unwrap_or_else(|| id.to_string())
 }
 
 /// Workers are named in the pages; the REST path wants the id.
