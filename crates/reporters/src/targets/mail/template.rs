@@ -26,8 +26,13 @@ use crate::targets::mail::message::MailBody;
 
 /// Buildbot 4's default mail template, adapted to the context this module gives.
 const DEFAULT_PLAIN: &str = include_str!("templates/default_mail.txt");
+
 /// The HTML counterpart, for `template_type='html'` without a template.
 const DEFAULT_HTML: &str = include_str!("templates/default_mail.html");
+
+/// Template instructions one render may run: far more than a mail needs, and a runaway
+/// template (nested loops over `range`) stops within a second.
+const TEMPLATE_FUEL: u64 = 5_000_000;
 
 /// Plain text or HTML, as `template_type` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +140,9 @@ impl TemplateFormatter {
         // Buildbot renders mail templates with `StrictUndefined`: a misspelt name is an
         // error that the outbox shows, not an empty string in a mail.
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        // A template is user code run for every mail: one that loops without end (nested
+        // `range` loops) must fail its mail, not hold the notifier's task.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_template_owned(body_name.clone(), body)
             .map_err(|e| format!("cannot compile the template: {e}"))?;
         let subject_name = match subject {
@@ -649,6 +657,17 @@ steps: False"
                 && got.contains("(in subject (master.cfg:9):1)"),
             "{got}"
         );
+    }
+
+    #[test]
+    fn a_runaway_template_fails_its_mail() {
+        let got = check(&[(
+            "template",
+            Json::from(
+                "{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}",
+            ),
+        )]);
+        assert!(got.starts_with("error: ") && got.contains("fuel"), "{got}");
     }
 
     #[test]
