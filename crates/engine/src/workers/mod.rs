@@ -2,6 +2,7 @@
 
 mod connection;
 mod server;
+mod throttle;
 mod tls;
 
 pub use connection::{CommandEvent, RemoteError, RunningCommand, WorkerConnection};

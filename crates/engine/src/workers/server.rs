@@ -16,6 +16,7 @@ use axum::Router;
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
+use super::throttle::{Throttle, WARNING_INTERVAL};
 use crate::master::Shared;
 
 /// Worker connections allowed at once when `max_connections` is not configured. An idle
@@ -98,7 +99,10 @@ async fn upgrade(
         None => false,
     };
     if !ok {
-        tracing::warn!(worker = %name, "worker refused: unknown name or wrong password");
+        static REFUSED: Throttle = Throttle::new(WARNING_INTERVAL);
+        if let Some(held_back) = REFUSED.allow() {
+            tracing::warn!(worker = %name, held_back, "worker refused: unknown name or wrong password");
+        }
         return (
             StatusCode::UNAUTHORIZED,
             "unknown worker or wrong password\n",
@@ -112,7 +116,10 @@ async fn upgrade(
         .unwrap_or(DEFAULT_MAX_CONNECTIONS);
     // Refused before the upgrade: a flood of connections then costs no WebSocket state.
     let Some(slot) = ConnectionSlot::take(&shared, limit) else {
-        tracing::warn!(worker = %name, limit, "worker refused: too many worker connections");
+        static FULL: Throttle = Throttle::new(WARNING_INTERVAL);
+        if let Some(held_back) = FULL.allow() {
+            tracing::warn!(worker = %name, limit, held_back, "worker refused: too many worker connections");
+        }
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the master has {limit} worker connections already (raise c['protocols'][…]['max_connections']); retry later\n"),

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::throttle::{Throttle, WARNING_INTERVAL};
 use crate::EngineError;
 
 /// Time a client gets to finish the TLS handshake.
@@ -23,6 +24,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Handshakes in progress at once; more connections wait in the kernel's accept queue, so a
 /// flood of half-open TLS connections cannot grow memory without bound.
 const MAX_HANDSHAKES: usize = 256;
+
+/// Failed and timed-out handshakes share one throttle: a port scan or a plain worker
+/// retrying every few seconds gives one warning per interval.
+static HANDSHAKE_FAILED: Throttle = Throttle::new(WARNING_INTERVAL);
 
 /// Reads the PEM key and certificate chain (paths relative to `basedir`) into a server config.
 pub fn server_config(
@@ -118,11 +123,19 @@ async fn accept_loop(
                 Ok(Ok(stream)) => {
                     let _ = ready.send((stream, peer)).await;
                 }
-                Ok(Err(err)) => tracing::warn!(
-                    %peer, %err,
-                    "worker port: TLS handshake failed (a worker without --use-tls, or one that does not trust our certificate?)"
-                ),
-                Err(_) => tracing::warn!(%peer, "worker port: TLS handshake timed out"),
+                Ok(Err(err)) => {
+                    if let Some(held_back) = HANDSHAKE_FAILED.allow() {
+                        tracing::warn!(
+                            %peer, %err, held_back,
+                            "worker port: TLS handshake failed (a worker without --use-tls, or one that does not trust our certificate?)"
+                        )
+                    }
+                }
+                Err(_) => {
+                    if let Some(held_back) = HANDSHAKE_FAILED.allow() {
+                        tracing::warn!(%peer, held_back, "worker port: TLS handshake timed out")
+                    }
+                }
             }
         });
     }
