@@ -376,8 +376,26 @@ impl Store {
         sql: String,
         args: &[SqlValue],
     ) -> Result<Rows, StoreError> {
+        self.read(operation, sql, args, Extent::Bounded).await
+    }
+
+    /// [`Store::read_rows`], for a read whose size the caller knows.
+    async fn read(
+        &self,
+        operation: &'static str,
+        sql: String,
+        args: &[SqlValue],
+        extent: Extent,
+    ) -> Result<Rows, StoreError> {
         if let Some(reader) = &self.sqlite_reader {
-            return Ok(Rows::Table(reader.query(operation, &sql, args)?));
+            let query = || reader.query(operation, &sql, args);
+            // A read that may walk a whole table (a list filtered in memory) can take tens of
+            // milliseconds: let the runtime move this thread's other tasks elsewhere first.
+            let table = match extent == Extent::WholeTable && multi_thread_runtime() {
+                true => tokio::task::block_in_place(query)?,
+                false => query()?,
+            };
+            return Ok(Rows::Table(table));
         }
         Ok(Rows::Any(
             bind_all(sqlx::query(AssertSqlSafe(sql)), args)
@@ -409,7 +427,11 @@ impl Store {
             "SELECT {} FROM {}{where_clause} ORDER BY {order}{paging}",
             resource.select, resource.from
         );
-        let rows = self.read_rows(resource.table, sql, &args).await?;
+        let extent = match q.limit {
+            Some(_) => Extent::Bounded,
+            None => Extent::WholeTable,
+        };
+        let rows = self.read(resource.table, sql, &args, extent).await?;
         let returned = rows.len() as i64;
         let offset = q.offset.unwrap_or(0).max(0);
         // A page that is not full, and not past the end, already tells the total: most
@@ -430,6 +452,21 @@ impl Store {
         };
         Ok((rows, total))
     }
+}
+
+/// How much of a table a read may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    /// A page, a count, or rows of a few parents.
+    Bounded,
+    /// Anything up to every row.
+    WholeTable,
+}
+
+/// True on tokio's multi-thread runtime, the only one where `block_in_place` may be used.
+fn multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// What values a column holds.

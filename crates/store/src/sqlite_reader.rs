@@ -8,7 +8,9 @@
 //! thread; writes, transactions and every other read stay on sqlx.
 //!
 //! The queries are indexed pages and counts that take microseconds, and a reader in WAL mode
-//! never waits for the writer, so running them inline is cheaper than handing them off.
+//! never waits for the writer, so running them inline is cheaper than handing them off. A
+//! list without a limit (filtered in memory) may read a whole table; `list.rs` runs that one
+//! in `block_in_place`, so the runtime moves the thread's other tasks away first.
 //! Connections are taken from an idle list and put back after the query; since a query never
 //! awaits, there are never more open than threads running queries at once.
 
