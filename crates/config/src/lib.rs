@@ -36,6 +36,7 @@ use starlark::values::list::AllocList;
 
 pub use error::ConfigError;
 pub use functions::FunctionHost;
+pub use message_formatter::template_value;
 pub use types::*;
 
 /// A loaded configuration and the host of its user functions.

@@ -167,3 +167,27 @@ fn compile(args: &Args<'_>, name: &str, text: &str) -> Result<(), ConfigError> {
         Err(e) => Err(args.error(format!("{CLASS}: {e}"))),
     }
 }
+
+/// JSON to a template value, by hand: with serde_json's `arbitrary_precision` (which
+/// `starlark`, pinned by DESIGN decision 1, turns on in this workspace) serialized numbers
+/// would arrive as maps, and `result_names[results]` would find nothing. Pages and mail
+/// templates both render through this.
+pub fn template_value(json: &Json) -> minijinja::Value {
+    use minijinja::Value;
+    match json {
+        Json::Null => Value::from(()),
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::from(i),
+            (None, Some(f)) => Value::from(f),
+            _ => Value::from(n.to_string()),
+        },
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::from(items.iter().map(template_value).collect::<Vec<_>>()),
+        Json::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), template_value(v)))
+                .collect::<std::collections::BTreeMap<String, Value>>(),
+        ),
+    }
+}

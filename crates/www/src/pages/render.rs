@@ -73,7 +73,7 @@ impl Pages {
             .get_template(name)
             .map_err(|e| WebError::Internal(format!("template {name}: {e:#}")))?;
         template
-            .render(to_value(&context))
+            .render(config::template_value(&context))
             .map_err(|e| WebError::Internal(format!("rendering {name}: {e:#}")))
     }
 
@@ -112,27 +112,6 @@ impl Pages {
     ) -> Result<Response, WebError> {
         let html = self.render_string(state, name, context)?;
         Ok(([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response())
-    }
-}
-
-/// Converts JSON to a template value by hand: with serde_json's `arbitrary_precision` (which
-/// `starlark`, pinned by DESIGN decision 1, turns on) numbers would otherwise arrive as maps.
-fn to_value(json: &Json) -> Value {
-    match json {
-        Json::Null => Value::from(()),
-        Json::Bool(b) => Value::from(*b),
-        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Value::from(i),
-            (None, Some(f)) => Value::from(f),
-            _ => Value::from(n.to_string()),
-        },
-        Json::String(s) => Value::from(s.as_str()),
-        Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<_>>()),
-        Json::Object(map) => Value::from(
-            map.iter()
-                .map(|(k, v)| (k.clone(), to_value(v)))
-                .collect::<std::collections::BTreeMap<String, Value>>(),
-        ),
     }
 }
 

@@ -17,7 +17,7 @@
 use std::fmt;
 
 use config::ConfigValue;
-use minijinja::{AutoEscape, Environment, Value};
+use minijinja::{AutoEscape, Environment};
 use model::Results;
 use serde_json::{json, Map, Value as Json};
 
@@ -175,7 +175,7 @@ impl TemplateFormatter {
 
     /// The body (plain or HTML) and, if the formatter has one, the subject (one line).
     pub fn render(&self, input: &RenderInput<'_>) -> Result<(MailBody, Option<String>), String> {
-        let context = to_value(&self.context(input));
+        let context = config::template_value(&self.context(input));
         let body = self
             .env
             .get_template(&self.body_name)
@@ -310,28 +310,6 @@ impl TemplateFormatter {
             })
             .collect();
         Json::Array(steps)
-    }
-}
-
-/// JSON to a template value, by hand: with serde_json's `arbitrary_precision` (which
-/// `starlark` turns on in this workspace) serialized numbers would arrive as maps, and
-/// `result_names[results]` would find nothing.
-fn to_value(json: &Json) -> Value {
-    match json {
-        Json::Null => Value::from(()),
-        Json::Bool(b) => Value::from(*b),
-        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Value::from(i),
-            (None, Some(f)) => Value::from(f),
-            _ => Value::from(n.to_string()),
-        },
-        Json::String(s) => Value::from(s.as_str()),
-        Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<_>>()),
-        Json::Object(map) => Value::from(
-            map.iter()
-                .map(|(k, v)| (k.clone(), to_value(v)))
-                .collect::<std::collections::BTreeMap<String, Value>>(),
-        ),
     }
 }
 
