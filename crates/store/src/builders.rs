@@ -46,7 +46,7 @@ impl BuilderList {
 }
 
 impl Store {
-    /// Every builder in id order, from memory on SQLite (see [`BuilderList`]).
+    /// Every builder in id order, from memory (see [`BuilderList`]); SQLite only.
     pub(crate) async fn builders_all(&self) -> Result<Arc<Vec<BuilderRecord>>, StoreError> {
         if let Some(list) = self.builders.cached() {
             return Ok(list);
@@ -54,9 +54,7 @@ impl Store {
         let generation = self.builders.generation.load(Ordering::Acquire);
         let (records, _) = self.builders_query(&ListQuery::all()).await?;
         let list = Arc::new(records);
-        if self.backend == crate::Backend::Sqlite {
-            self.builders.keep(generation, list.clone());
-        }
+        self.builders.keep(generation, list.clone());
         Ok(list)
     }
 

@@ -121,7 +121,8 @@ impl Store {
         &self,
         q: &ListQuery,
     ) -> Result<(Vec<BuilderRecord>, i64), StoreError> {
-        if q.filters.is_empty() && q.order.is_empty() {
+        let whole_list = q.filters.is_empty() && q.order.is_empty();
+        if whole_list && self.backend == Backend::Sqlite {
             let all = self.builders_all().await?;
             let offset = q.offset.unwrap_or(0).clamp(0, i64::MAX) as usize;
             let limit = q.limit.unwrap_or(i64::MAX).clamp(0, i64::MAX) as usize;
