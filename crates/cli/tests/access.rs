@@ -145,46 +145,28 @@ fn every_route_hides_builds_when_view_is_denied() {
     assert_eq!(curl(&m, "/no/such/file", &[]).0, 403);
     let (status, _, body) = curl(&m, "/sse/listen", &[]);
     assert_eq!(status, 403, "{body}");
-    let (status, _, _) = curl(
-        &m,
-        "/ws",
-        &[
-            "-H",
-            "Connection: Upgrade",
-            "-H",
-            "Upgrade: websocket",
-            "-H",
-            "Sec-WebSocket-Version: 13",
-            "-H",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        ],
-    );
+    let (status, _, _) = curl(&m, "/ws", &WS_UPGRADE);
     assert_eq!(status, 403);
 }
+
+/// curl arguments for a WebSocket handshake.
+const WS_UPGRADE: [&str; 8] = [
+    "-H",
+    "Connection: Upgrade",
+    "-H",
+    "Upgrade: websocket",
+    "-H",
+    "Sec-WebSocket-Version: 13",
+    "-H",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+];
 
 /// Another site cannot open `/ws` with a visitor's cookie: a WebSocket handshake from a
 /// foreign `Origin` is refused even though it is a GET and `view` is allowed.
 #[test]
 fn cross_site_websocket_handshakes_are_refused() {
     let m = master("wsorigin", "view=True", &[]);
-    let handshake = |origin: &str| {
-        curl(
-            &m,
-            "/ws",
-            &[
-                "-H",
-                "Connection: Upgrade",
-                "-H",
-                "Upgrade: websocket",
-                "-H",
-                "Sec-WebSocket-Version: 13",
-                "-H",
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-                "-H",
-                origin,
-            ],
-        )
-    };
+    let handshake = |origin: &str| curl(&m, "/ws", &[&WS_UPGRADE[..], &["-H", origin]].concat());
     let (status, _, body) = handshake("Origin: https://evil.example");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("cross-origin"), "{body}");

@@ -280,21 +280,8 @@ impl Ctx {
 
     /// The page form: GETs `page` as `who` (which sets the CSRF cookie), checks that a
     /// viewable page shows the form posting to `action`, and posts it with the token.
-    /// Returns the POST's status, or Err when the page lacks the form.
+    /// Returns the POST's status and body, or Err when the page lacks the form.
     fn form_as(
-        &self,
-        who: Who,
-        page: &str,
-        action: &str,
-        fields: &[(&str, &str)],
-        form_shown: bool,
-    ) -> Result<u16, String> {
-        self.form_reply_as(who, page, action, fields, form_shown)
-            .map(|(status, _)| status)
-    }
-
-    /// [`Ctx::form_as`], with the body of the answer.
-    fn form_reply_as(
         &self,
         who: Who,
         page: &str,
@@ -505,7 +492,10 @@ fn check(ctx: &mut Ctx, act: Act, who: Who, via: Via) -> Outcome {
     let status_of = |r: Result<u16, String>| r.map_err(Outcome::Wrong);
     macro_rules! form {
         ($page:expr, $action:expr, $fields:expr, $shown:expr) => {
-            match status_of(ctx.form_as(who, $page, $action, $fields, $shown)) {
+            match status_of(
+                ctx.form_as(who, $page, $action, $fields, $shown)
+                    .map(|r| r.0),
+            ) {
                 Ok(status) => status,
                 Err(wrong) => return wrong,
             }
@@ -558,11 +548,11 @@ fn check(ctx: &mut Ctx, act: Act, who: Who, via: Via) -> Outcome {
                 Via::Page => {
                     // The answer is a page with each worker's reply, not a redirect.
                     let action = format!("/control/{path}/ping");
-                    let (status, body) =
-                        match ctx.form_reply_as(who, "builders/slow", &action, &[], true) {
-                            Ok(reply) => reply,
-                            Err(wrong) => return Outcome::Wrong(wrong),
-                        };
+                    let (status, body) = match ctx.form_as(who, "builders/slow", &action, &[], true)
+                    {
+                        Ok(reply) => reply,
+                        Err(wrong) => return Outcome::Wrong(wrong),
+                    };
                     let pinged = body.contains("Ping: slow") && body.contains("w1</th><td>ok, ");
                     judge(status == 200, status == 403, pinged, &body)
                 }
@@ -609,6 +599,7 @@ fn check(ctx: &mut Ctx, act: Act, who: Who, via: Via) -> Outcome {
                     Via::Page => {
                         let action = format!("/control/workers/p1/{method}");
                         ctx.form_as(who, "workers", &action, &[("reason", "test")], true)
+                            .map(|r| r.0)
                     }
                     Via::Rpc => Ok(ctx
                         .rpc_as(who, &format!("workers/{id}"), method, json!({}))
