@@ -647,25 +647,9 @@ fn stopping_a_pty_command_kills_its_whole_process_group() {
     let master = TestMaster::start(Db::Sqlite, "ptystop", &PTY_STOP.replace("@SLEEP@", &sleep));
     let worker = TestWorker::start(&master, "w1", "pw1");
     master.wait_attached("w1", Duration::from_secs(60));
-    master.force("force", &["b"]);
     let needle = format!("sleep {sleep}");
-    wait_for(Duration::from_secs(60), "both sleeps to run", || {
-        (harness::pids_matching(&needle).len() >= 2).then_some(())
-    });
-    let builds = master.get("api/v2/builds");
-    let buildid = builds["builds"][0]["buildid"].as_i64().expect("buildid");
-    let (status, reply) = master.rpc(
-        &format!("api/v2/builds/{buildid}"),
-        "stop",
-        json!({"reason": "stopped by the test"}),
-    );
-    assert_eq!(status, 200, "stop: {reply}");
-    let builds = master.wait_finished_builds(1, Duration::from_secs(60));
-    let left = wait_for(Duration::from_secs(20), "the sleeps to die", || {
-        let left = harness::pids_matching(&needle);
-        left.is_empty().then_some(left)
-    });
-    assert!(left.is_empty());
+    let (builds, _, left) = harness::stop_build_of_two(&master, &needle);
+    assert!(left.is_empty(), "processes left after stop: {left:?}");
     assert_eq!(
         builds[0]["results"],
         6,

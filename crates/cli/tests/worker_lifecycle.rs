@@ -5,12 +5,9 @@
 mod harness;
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use harness::{
-    pids_matching, wait_for, worker_kinds, AnyWorker, Db, Relay, TestMaster, TestWorker, WorkerKind,
-};
-use serde_json::json;
+use harness::{wait_for, worker_kinds, AnyWorker, Db, Relay, TestMaster, TestWorker, WorkerKind};
 
 /// Two workers on one builder. The build never ends on w1 and passes at once on w2, so a
 /// build that was running on w1 can only pass by running again on w2.
@@ -204,31 +201,8 @@ fn stop_kills_the_tree(kind: &WorkerKind, sleep: &str) {
     let master = TestMaster::start(Db::Sqlite, "stop", &STOPPABLE.replace("@SLEEP@", sleep));
     let worker = AnyWorker::start_at(kind, master.worker_port, "w1", "pw1");
     master.wait_attached("w1", Duration::from_secs(60));
-    master.force("force", &["b"]);
     let needle = format!("sleep {sleep}");
-    wait_for(Duration::from_secs(60), "both sleeps to run", || {
-        (pids_matching(&needle).len() >= 2).then_some(())
-    });
-    let builds = master.get("api/v2/builds");
-    let buildid = builds["builds"][0]["buildid"].as_i64().expect("buildid");
-    let (status, reply) = master.rpc(
-        &format!("api/v2/builds/{buildid}"),
-        "stop",
-        json!({"reason": "stopped by the test"}),
-    );
-    assert_eq!(status, 200, "stop: {reply}");
-    let builds = master.wait_finished_builds(1, Duration::from_secs(60));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut left = pids_matching(&needle);
-    while !left.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-        left = pids_matching(&needle);
-    }
-    for pid in &left {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
-    }
+    let (builds, buildid, left) = harness::stop_build_of_two(&master, &needle);
     assert!(
         left.is_empty(),
         "processes left after stop: {left:?}\nworker log:\n{}",

@@ -252,16 +252,16 @@ impl TestMaster {
 impl Drop for TestMaster {
     fn drop(&mut self) {
         if let Some(c) = self.child.take() {
-            stop_child(c);
+            stop_child(c, Duration::from_secs(10));
         }
         drop_pg_database(&self.db_url);
     }
 }
 
-/// SIGTERM, then SIGKILL after 10 seconds.
-fn stop_child(mut c: Child) {
+/// SIGTERM, then SIGKILL after `grace`.
+fn stop_child(mut c: Child, grace: Duration) {
     let _ = Command::new("kill").arg(c.id().to_string()).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = c.try_wait() {
             return;
@@ -500,17 +500,8 @@ impl StockWorker {
 
 impl Drop for StockWorker {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            stop_child(c, Duration::from_secs(5));
         }
     }
 }
@@ -758,6 +749,36 @@ impl Drop for Relay {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
+}
+
+/// Forces builder `b` through scheduler `force`, waits until two processes matching
+/// `needle` run, stops the build over JSON-RPC, and waits for it to finish. Returns the
+/// finished builds, the stopped build's id, and the `needle` processes still alive after
+/// 20 s (killed, so a failing test leaves none behind).
+pub fn stop_build_of_two(master: &TestMaster, needle: &str) -> (Vec<Value>, i64, Vec<u32>) {
+    master.force("force", &["b"]);
+    wait_for(Duration::from_secs(60), "both processes to run", || {
+        (pids_matching(needle).len() >= 2).then_some(())
+    });
+    let builds = master.get("api/v2/builds");
+    let buildid = builds["builds"][0]["buildid"].as_i64().expect("buildid");
+    let (status, reply) = master.rpc(
+        &format!("api/v2/builds/{buildid}"),
+        "stop",
+        serde_json::json!({"reason": "stopped by the test"}),
+    );
+    assert_eq!(status, 200, "stop: {reply}");
+    let builds = master.wait_finished_builds(1, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut left = pids_matching(needle);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        left = pids_matching(needle);
+    }
+    for pid in &left {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    (builds, buildid, left)
 }
 
 /// Pids of processes whose command line contains `needle` (via `pgrep -f`).
